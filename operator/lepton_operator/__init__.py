@@ -1,0 +1,1 @@
+"""The LeptonJob operator (kopf): job lifecycle and live cost accounting. Run as ``lepton operator``."""
