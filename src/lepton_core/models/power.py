@@ -173,6 +173,20 @@ class NodePowerTable:
     def __len__(self) -> int:
         return int(self.pue.size)
 
+    def take(self, indices: NDArray[np.intp]) -> NodePowerTable:
+        """The nodes at ``indices`` as a new table sharing the curves (scoring a subset of candidates)."""
+        # Bypass __init__: the curves are already evaluated, only the per-node rows are selected.
+        out = object.__new__(NodePowerTable)
+        out.grid = self.grid
+        out._curves = self._curves
+        out._curve_of_node = self._curve_of_node[indices]
+        out.gpu_count = self.gpu_count[indices]
+        out.gpu_idle_watts = self.gpu_idle_watts[indices]
+        out.gpu_max_watts = self.gpu_max_watts[indices]
+        out.gpu_exponent = self.gpu_exponent[indices]
+        out.pue = self.pue[indices]
+        return out
+
     def platform_watts(self, cpu_utilization: NDArray[np.float64]) -> NDArray[np.float64]:
         u = np.clip(np.asarray(cpu_utilization, dtype=np.float64), 0.0, 1.0)
         if np.isnan(u).any():
