@@ -41,14 +41,15 @@ NODE_POWER_WATTS: Final = MetricName(
     "lepton_node_power_watts",
     "gauge",
     ("node", "source"),
-    "Node power by source: measured (kepler, dcgm) or model.",
+    "Node facility power (IT x PUE) by source: measured (kepler, kepler+dcgm, dcgm) and the model's figure.",
     "watts",
 )
 NODE_UTILIZATION_RATIO: Final = MetricName(
     "lepton_node_utilization_ratio",
     "gauge",
     ("node", "resource"),
-    "Node utilization (measured / capacity) per resource.",
+    "Node utilization per resource as the power model used it: measured / capacity, or requested / "
+    "allocatable while no measurement is available.",
     "ratio",
 )
 NODE_COST_PER_HOUR: Final = MetricName(
@@ -64,6 +65,84 @@ IDLE_COST_TOTAL: Final = MetricName(
     ("node", "currency"),
     "Accumulated node cost that no pod was attributed.",
     "currency units",
+)
+JOB_COST_PER_HOUR: Final = MetricName(
+    "lepton_job_cost_per_hour",
+    "gauge",
+    ("namespace", "job", "currency"),
+    "Current cost rate of a LeptonJob (its running pods' shares of their nodes' rates).",
+    "currency units per hour",
+)
+JOB_COST_ESTIMATED: Final = MetricName(
+    "lepton_job_cost_estimated",
+    "gauge",
+    ("namespace", "job"),
+    "1 when the job's latest window was accounted from the model on requests (no usable telemetry).",
+    "boolean",
+)
+NODE_POWER_MODEL_ERROR_RATIO: Final = MetricName(
+    "lepton_node_power_model_error_ratio",
+    "gauge",
+    ("node",),
+    "(measured - modelled) / modelled node power, where the whole node is measured: how far the cost "
+    "profile's power model is off.",
+    "ratio",
+)
+NODE_COST_TOTAL: Final = MetricName(
+    "lepton_node_cost_total",
+    "counter",
+    ("node", "component", "currency"),
+    "Accumulated node cost by component, as accounted by this operator process (resets with it).",
+    "currency units",
+)
+NODE_ENERGY_JOULES_TOTAL: Final = MetricName(
+    "lepton_node_energy_joules_total",
+    "counter",
+    ("node",),
+    "Accumulated facility energy of the node (IT power x PUE), as accounted by this operator process.",
+    "joules",
+)
+OTHER_PODS_COST_TOTAL: Final = MetricName(
+    "lepton_other_pods_cost_total",
+    "counter",
+    ("node", "currency"),
+    "Accumulated node cost attributed to pods that belong to no LeptonJob.",
+    "currency units",
+)
+ACCOUNTING_TICK_DURATION_SECONDS: Final = MetricName(
+    "lepton_accounting_tick_duration_seconds",
+    "gauge",
+    (),
+    "Wall time of the latest accounting tick (inventory, telemetry, accounting; writes excluded).",
+    "seconds",
+)
+ACCOUNTING_STATUS_WRITES_TOTAL: Final = MetricName(
+    "lepton_accounting_status_writes_total",
+    "counter",
+    ("outcome",),
+    "LeptonJob status writes by outcome: ok, conflict (re-read and retried), not_found, error.",
+    "writes",
+)
+ACCOUNTING_TELEMETRY_ERRORS_TOTAL: Final = MetricName(
+    "lepton_accounting_telemetry_query_errors_total",
+    "counter",
+    ("query",),
+    "Failed telemetry queries by query name and metric variant.",
+    "queries",
+)
+ACCOUNTING_ESTIMATED_NODES: Final = MetricName(
+    "lepton_accounting_estimated_nodes",
+    "gauge",
+    (),
+    "Nodes whose latest window was accounted from the model on requests (Prometheus away or stale).",
+    "nodes",
+)
+ACCOUNTING_PENDING_JOBS: Final = MetricName(
+    "lepton_accounting_pending_status_jobs",
+    "gauge",
+    (),
+    "Jobs whose status lags their live cost (windows accounted but not yet written; rate-limited).",
+    "jobs",
 )
 # OpenCost-compatible names (no currency label in OpenCost; values are in the profiles' currency).
 NODE_TOTAL_HOURLY_COST: Final = MetricName(
@@ -98,3 +177,75 @@ EXTENDER_TELEMETRY_AGE_SECONDS: Final = MetricName(
     "Age of the newest telemetry snapshot the extender scores with.",
     "seconds",
 )
+EXTENDER_NODES_SCORED_TOTAL: Final = MetricName(
+    "lepton_extender_nodes_scored_total",
+    "counter",
+    ("verb", "outcome"),
+    "Candidate nodes handled, by outcome: scored, rejected (filter), unknown (not in the snapshot), stale "
+    "(scored fail-open without fresh telemetry).",
+    "nodes",
+)
+EXTENDER_INTERNAL_ERRORS_TOTAL: Final = MetricName(
+    "lepton_extender_internal_errors_total",
+    "counter",
+    ("verb",),
+    "Requests answered fail-open (all nodes pass, all scores 0) because of an internal error.",
+    "requests",
+)
+EXTENDER_TELEMETRY_FETCH_ERRORS_TOTAL: Final = MetricName(
+    "lepton_extender_telemetry_fetch_errors_total",
+    "counter",
+    (),
+    "Telemetry polls that failed entirely (the previous telemetry keeps ageing).",
+    "polls",
+)
+EXTENDER_SNAPSHOT_NODES: Final = MetricName(
+    "lepton_extender_snapshot_nodes",
+    "gauge",
+    (),
+    "Nodes in the extender's in-memory snapshot.",
+    "nodes",
+)
+EXTENDER_PENDING_PLACEMENTS: Final = MetricName(
+    "lepton_extender_pending_placements",
+    "gauge",
+    (),
+    "Recent placements counted on top of measured load until telemetry catches up (burst compensation).",
+    "pods",
+)
+
+
+# --- docs/metrics.md ------------------------------------------------------------------------------------
+# Kept at the end so every constant above is defined; `python -m lepton_core.metrics_names --write`
+# regenerates the page and tests/accounting/test_metrics_doc.py fails when it drifts.
+
+
+def all_metrics() -> tuple[MetricName, ...]:
+    """Every metric declared in this module, in declaration order."""
+    return tuple(v for v in globals().values() if isinstance(v, MetricName))
+
+
+def render_markdown() -> str:
+    lines = [
+        "# Prometheus metrics",
+        "",
+        "Generated from `src/lepton_core/metrics_names.py` by `python -m lepton_core.metrics_names --write`;",
+        "do not edit by hand (a test fails when this page drifts from the module).",
+        "",
+        "| name | type | labels | unit | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for m in all_metrics():
+        labels = ", ".join(f"`{label}`" for label in m.labels) or "—"
+        lines.append(f"| `{m.name}` | {m.kind} | {labels} | {m.unit} | {m.help} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    if "--write" in sys.argv:
+        Path("docs/metrics.md").write_text(render_markdown(), encoding="utf-8")
+    else:
+        sys.stdout.write(render_markdown())

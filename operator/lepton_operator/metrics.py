@@ -1,0 +1,163 @@
+"""The operator's Prometheus metrics: one custom Collector that builds every family at scrape time.
+
+All names, labels, units and help texts come from ``lepton_core.metrics_names`` (documented in
+docs/metrics.md). Values come from ``AccountingLoop.view()``, an immutable snapshot replaced after every
+tick, so a scrape never sees half a tick and never waits on the API server:
+
+* jobs: ``lepton_job_cost_total{namespace,job,component,currency}`` (hardware, energy, operations),
+  ``lepton_job_energy_joules_total``, ``lepton_job_cost_per_hour``, ``lepton_job_cost_estimated``; live
+  (ledger + windows not yet written), and kept after a job is deleted for the configured retention;
+* nodes: ``lepton_node_power_watts{node,source}`` (the measured source and ``model``, so the model's
+  discrepancy is visible; also ``lepton_node_power_model_error_ratio``), ``lepton_node_utilization_ratio``,
+  ``lepton_node_cost_per_hour``, ``lepton_idle_cost_total``, ``lepton_node_cost_total``,
+  ``lepton_node_energy_joules_total``, ``lepton_other_pods_cost_total``;
+* OpenCost-compatible ``node_total_hourly_cost``, ``node_cpu_hourly_cost`` (per core-hour),
+  ``node_ram_hourly_cost`` (per GiB-hour) and ``node_gpu_hourly_cost`` (per GPU-hour), so existing cost
+  dashboards work. The GPU part is the GPUs' share of the hardware plus their modelled share of the
+  power; the rest is split between CPU and RAM in OpenCost's default price ratio (0.031611 per
+  core-hour : 0.004237 per GiB-hour);
+* the loop's health: tick duration, status writes by outcome, telemetry query errors, estimated nodes,
+  jobs whose status lags.
+
+The operator serves its registry on ``/metrics`` (port 8080, ``--metrics-port``; ``lepton_operator.exposition``);
+accounting adds this collector to it at start-up (``lepton_operator.accounting.service``). Neighbours:
+``lepton_operator.accounting.loop`` (the view).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from lepton_core import metrics_names as mn
+from lepton_core.accounting.pipeline import Source
+from lepton_operator.accounting.loop import AccountingView
+
+COMPONENTS = ("hardware", "energy", "operations")
+OPENCOST_CPU_PER_CORE_HOUR = 0.031611
+OPENCOST_RAM_PER_GIB_HOUR = 0.004237
+
+
+def _counter(name: mn.MetricName) -> CounterMetricFamily:
+    # prometheus_client appends ``_total`` itself.
+    return CounterMetricFamily(name.name.removesuffix("_total"), name.help, labels=list(name.labels))
+
+
+def _gauge(name: mn.MetricName) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name.name, name.help, labels=list(name.labels))
+
+
+class AccountingCollector(Collector):
+    """Builds the accounting metric families from the loop's latest view at scrape time."""
+
+    def __init__(self, view: Callable[[], AccountingView]) -> None:
+        self._view = view
+
+    def collect(self) -> Iterable[Metric]:
+        v = self._view()
+        yield from self._jobs(v)
+        yield from self._nodes(v)
+        yield from self._health(v)
+
+    def _jobs(self, v: AccountingView) -> Iterable[Metric]:
+        cost = _counter(mn.JOB_COST_TOTAL)
+        joules = _counter(mn.JOB_ENERGY_JOULES_TOTAL)
+        rate = _gauge(mn.JOB_COST_PER_HOUR)
+        est = _gauge(mn.JOB_COST_ESTIMATED)
+        for (ns, name), job in sorted(v.jobs.items()):
+            money = job.amounts.cost()
+            for component, value in zip(COMPONENTS, (money.hardware, money.energy, money.operations), strict=True):
+                cost.add_metric([ns, name, component, v.currency], value)
+            joules.add_metric([ns, name], job.amounts.joules)
+            rate.add_metric([ns, name, v.currency], job.per_hour)
+            est.add_metric([ns, name], 1.0 if job.estimated else 0.0)
+        yield from (cost, joules, rate, est)
+
+    def _nodes(self, v: AccountingView) -> Iterable[Metric]:
+        power = _gauge(mn.NODE_POWER_WATTS)
+        error = _gauge(mn.NODE_POWER_MODEL_ERROR_RATIO)
+        util = _gauge(mn.NODE_UTILIZATION_RATIO)
+        per_hour = _gauge(mn.NODE_COST_PER_HOUR)
+        total_h = _gauge(mn.NODE_TOTAL_HOURLY_COST)
+        cpu_h = _gauge(mn.NODE_CPU_HOURLY_COST)
+        ram_h = _gauge(mn.NODE_RAM_HOURLY_COST)
+        gpu_h = _gauge(mn.NODE_GPU_HOURLY_COST)
+        table, acc = v.nodes, v.last_window
+        if table is not None and acc is not None and len(table) == acc.power_watts.size:
+            gpu_watts = table.power.gpu_watts(acc.utilization[:, 1]) * table.power.pue
+            for i, node in enumerate(table.names):
+                src = Source(int(acc.source[i]))
+                watts = float(acc.power_watts[i])
+                model = float(acc.model_watts[i])
+                if src in (Source.MODEL, Source.ESTIMATED):
+                    power.add_metric([node, "model"], watts)
+                else:
+                    power.add_metric([node, src.power_source.value], watts)
+                    if math.isfinite(model):
+                        power.add_metric([node, "model"], model)
+                measured = float(acc.measured_watts[i])
+                if math.isfinite(measured) and math.isfinite(model) and model > 0.0:
+                    error.add_metric([node], (measured - model) / model)
+                util.add_metric([node, "cpu"], float(acc.utilization[i, 0]))
+                if table.allocatable[i, 2] > 0:
+                    util.add_metric([node, "nvidia.com/gpu"], float(acc.utilization[i, 1]))
+                rates = acc.node_rate_per_hour[i]
+                for component, value in zip(COMPONENTS, rates, strict=True):
+                    per_hour.add_metric([node, component, v.currency], float(value))
+                itype = v.instance_types[i] if i < len(v.instance_types) else ""
+                total = float(rates.sum())
+                total_h.add_metric([node, itype], total)
+                cores, mem_gib, gpus = table.allocatable[i, 0], table.allocatable[i, 1] / 2**30, table.allocatable[i, 2]
+                gpu_part = 0.0
+                if gpus > 0:
+                    hw_frac = float(v.gpu_hardware_fraction[i]) if i < v.gpu_hardware_fraction.size else 0.0
+                    power_frac = float(gpu_watts[i] / watts) if watts > 0 else 0.0
+                    gpu_part = (rates[0] + rates[2]) * hw_frac + rates[1] * min(1.0, power_frac)
+                    gpu_h.add_metric([node, itype], gpu_part / gpus)
+                rest = max(0.0, total - gpu_part)
+                cpu_w, ram_w = cores * OPENCOST_CPU_PER_CORE_HOUR, mem_gib * OPENCOST_RAM_PER_GIB_HOUR
+                if cpu_w + ram_w > 0:
+                    if cores > 0:
+                        cpu_h.add_metric([node, itype], rest * cpu_w / (cpu_w + ram_w) / cores)
+                    if mem_gib > 0:
+                        ram_h.add_metric([node, itype], rest * ram_w / (cpu_w + ram_w) / mem_gib)
+        yield from (power, error, util, per_hour, total_h, cpu_h, ram_h, gpu_h)
+        idle = _counter(mn.IDLE_COST_TOTAL)
+        node_cost = _counter(mn.NODE_COST_TOTAL)
+        node_joules = _counter(mn.NODE_ENERGY_JOULES_TOTAL)
+        other = _counter(mn.OTHER_PODS_COST_TOTAL)
+        t = v.totals
+        for node in sorted(t.cost):
+            idle.add_metric([node, v.currency], float(np.sum(t.idle[node])))
+            other.add_metric([node, v.currency], float(np.sum(t.other[node])))
+            for component, value in zip(COMPONENTS, t.cost[node], strict=True):
+                node_cost.add_metric([node, component, v.currency], float(value))
+            node_joules.add_metric([node], t.joules[node])
+        yield from (idle, node_cost, node_joules, other)
+
+    def _health(self, v: AccountingView) -> Iterable[Metric]:
+        tick = _gauge(mn.ACCOUNTING_TICK_DURATION_SECONDS)
+        tick.add_metric([], v.tick_seconds)
+        writes = _counter(mn.ACCOUNTING_STATUS_WRITES_TOTAL)
+        for outcome, count in sorted(v.writes.items()):
+            writes.add_metric([outcome], float(count))
+        errors = _counter(mn.ACCOUNTING_TELEMETRY_ERRORS_TOTAL)
+        for query, count in sorted(v.telemetry_errors.items()):
+            errors.add_metric([query], float(count))
+        estimated = _gauge(mn.ACCOUNTING_ESTIMATED_NODES)
+        estimated.add_metric([], float(v.estimated_nodes))
+        pending = _gauge(mn.ACCOUNTING_PENDING_JOBS)
+        pending.add_metric([], float(v.pending_jobs))
+        yield from (tick, writes, errors, estimated, pending)
+
+
+def accounting_registry(view: Callable[[], AccountingView]) -> CollectorRegistry:
+    """A private registry holding only the accounting collector (one per loop; tests make their own)."""
+    registry = CollectorRegistry()
+    registry.register(AccountingCollector(view))
+    return registry
