@@ -143,9 +143,23 @@ def test_lepton_ranks_nodes_as_score_nodes_does() -> None:
     result = score_nodes(
         PodDemand(cpu_cores=1.0, memory_bytes=2.0**30), direct, now=ctx.epoch_s, policy=simulator_scoring_policy()
     )
-    # The shipped deployment: default plugins + extender weight 5 × 10 per Lepton point.
-    assert (got - KubeDefault().score(ctx)).tolist() == (50 * result.scores).tolist()
-    assert result.scores.max() == 10
+    # The shipped deployment: default plugins + extender weight 5 × 10 per Lepton point. n0 reaches
+    # 100 % CPU by requests: not filtered (requests are what fit admits), but it pays the CPU risk.
+    expected = np.where(result.safe, KubeDefault().score(ctx) + 50 * result.scores, -np.inf)
+    assert got.tolist() == expected.tolist()
+    assert result.safe.tolist() == [True, True, True]
+    assert result.scores.max() == 10 and result.scores[0] < 10
+
+
+def test_lepton_places_pods_that_take_every_gpu_of_a_node() -> None:
+    """GPUs are allocated whole: a pod taking all 8 GPUs, and then the last GPU of a node, are normal
+    placements, not overload (they used to be filtered on every node and never ran)."""
+    nodes = [node("g0", 96000, gpu=8, model="TESTGPU"), node("g1", 96000, gpu=8, model="TESTGPU")]
+    jobs = [job(0.0, 100.0, 8000, num_gpu=8, gpu_milli=1000), job(1.0, 100.0, 8000, num_gpu=8, gpu_milli=1000)]
+    jobs += [job(200.0 + i, 1000.0, 1000, num_gpu=1, gpu_milli=1000) for i in range(16)]  # fill both nodes
+    result = Replay(scenario(nodes, jobs), make_policy("lepton"), SimulationSettings()).run()
+    assert result.jobs_completed == len(jobs)
+    assert result.jobs_unplaced == 0
 
 
 @pytest.mark.parametrize("name", list(POLICIES))

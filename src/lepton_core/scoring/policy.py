@@ -21,6 +21,9 @@ class Preset(StrEnum):
     """Consolidate: emptier nodes cost more, so whole nodes stay free for the autoscaler."""
 
 
+_WEIGHT_NAMES = ("cost", "fixed_share", "keep_alive", "overload_risk", "balance", "pack")
+
+
 def _check_weight(value: float, name: str) -> None:
     if not (math.isfinite(value) and value >= 0.0):
         raise ValueError(f"weights.{name}: must be a finite, non-negative number (got {value!r})")
@@ -31,7 +34,12 @@ class ScoringWeights:
     """Multipliers on the terms of the objective (all terms are money per hour, so weights are unitless)."""
 
     cost: float = 1.0
-    """Hardware share + energy (ΔP × PUE × tariff) + operations share."""
+    """Energy (ΔP × PUE × tariff) + ``fixed_share`` × (hardware share + operations share)."""
+    fixed_share: float = 1.0
+    """Weight of the pod's share of the node's fixed cost (hardware + operations) inside ``cost``. In a
+    static cluster that cost is sunk, but capacity a pod reserves is capacity another pod cannot use (an
+    opportunity cost), so it stays in the default objective; docs/notes/scoring-api.md has the replay
+    figures the default was chosen by."""
     keep_alive: float = 1.0
     """Cost of keeping an otherwise empty, autoscaled node alive."""
     overload_risk: float = 1.0
@@ -42,7 +50,7 @@ class ScoringWeights:
     """(1 − load after placement) × the node's fixed cost per hour: prefers fuller nodes (packs)."""
 
     def __post_init__(self) -> None:
-        for name in ("cost", "keep_alive", "overload_risk", "balance", "pack"):
+        for name in _WEIGHT_NAMES:
             _check_weight(getattr(self, name), name)
 
     @classmethod
@@ -56,7 +64,7 @@ class ScoringWeights:
 
     def with_overrides(self, overrides: dict[str, Any]) -> ScoringWeights:
         """These weights with some replaced, e.g. from ``--weight balance=0.5``; unknown names are errors."""
-        known = {"cost", "keep_alive", "overload_risk", "balance", "pack"}
+        known = set(_WEIGHT_NAMES)
         for key, value in overrides.items():
             if key not in known:
                 raise ValueError(f"weights.{key}: unknown weight (have: {', '.join(sorted(known))})")

@@ -19,9 +19,10 @@ with all default plugins plus the Lepton extender at weight 5. kube-scheduler sc
 50 × Lepton's score. Nodes the extender filters out (or finds unsafe) are not candidates (score −inf);
 when it rejects them all the worker waits.
 
-Workaround (docs/notes/scoring-requests.md): the utilization filter runs with ``max_utilization`` 1.0.
-In a replay the measured load *is* the requests, so fit already keeps it ≤ 1, and at the extender's
-0.95 a pod that takes every GPU of a node (u_gpu after = 1.0) would be rejected everywhere and never run.
+The policy is the extender's, thresholds included (``ScoringPolicy`` defaults). GPU load that requests
+account for is not overload there (GPUs are allocated exclusively), so a pod that takes every GPU of a
+node, or the last GPU of one, places; CPU keeps its plain ``max_utilization`` threshold, so in a replay
+(where every request is fully busy) a node's CPU is not filled beyond it.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ _EXTENDER_SCALE = 100 // 10
 
 
 def simulator_scoring_policy(preset: str = "cost", weights: dict[str, float] | None = None) -> ScoringPolicy:
-    """The extender's scoring policy for ``preset`` (weights overridden by name) with the replay workaround
-    described above."""
+    """The extender's scoring policy for ``preset``, weights overridden by name."""
     chosen = ScoringWeights.preset(preset).with_overrides(dict(weights or {}))
-    return ScoringPolicy(weights=chosen, max_utilization=1.0)
+    return ScoringPolicy(weights=chosen)
 
 
 @dataclass

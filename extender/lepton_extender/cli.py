@@ -1,0 +1,182 @@
+"""``lepton extender``: run the scheduler extender (flags -> ``ExtenderSettings`` -> ``app.create_app``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+from pathlib import Path
+
+from lepton_core.scoring import Preset, ScoringPolicy, ScoringWeights
+from lepton_extender.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ExtenderSettings
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1]: {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise argparse.ArgumentTypeError(f"expected a positive number: {text!r}")
+    return value
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, raw = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, e.g. balance=0.5: {text!r}")
+    try:
+        return name.strip().replace("-", "_"), float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"weight {name!r}: not a number: {raw!r}") from None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "extender",
+        help="run the kube-scheduler extender (filter/prioritize by load and power cost)",
+        description=(
+            "Serve kube-scheduler's extender protocol: POST /filter and /prioritize, plus /healthz, /readyz, "
+            "/metrics and /debug/decisions. Watches the cluster (in-cluster config or kubeconfig) unless "
+            "--inventory is given."
+        ),
+        epilog="example: lepton extender --inventory nodes.json --port 8888 --preset cost",
+    )
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--inventory", type=Path, help="static nodes (kubectl get nodes -o json) or a v1.List of nodes and pods"
+    )
+    p.add_argument("--profiles", type=Path, help="cost profile file (default: the shipped profiles)")
+    p.add_argument("--prometheus-url", help="Prometheus base URL for telemetry (default: none, fail-open scoring)")
+    p.add_argument(
+        "--preset", choices=[x.value for x in Preset], default=Preset.COST.value, help="scoring preset (default cost)"
+    )
+    p.add_argument(
+        "--weight",
+        type=_weight,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one preset weight (cost, fixed_share, keep_alive, overload_risk, balance, pack); repeatable",
+    )
+    p.add_argument(
+        "--max-utilization",
+        type=_fraction,
+        default=0.95,
+        help="filter: reject when predicted CPU/GPU utilization after placement exceeds this (default 0.95)",
+    )
+    p.add_argument(
+        "--soft-utilization",
+        type=_fraction,
+        default=0.75,
+        help="overload risk starts above this predicted utilization (default 0.75)",
+    )
+    p.add_argument(
+        "--stale-after-seconds", type=_positive, default=120.0, help="telemetry older than this is stale (default 120)"
+    )
+    p.add_argument(
+        "--fail-closed",
+        action="store_true",
+        help="filter out nodes with stale telemetry instead of keeping them (default: fail-open)",
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest accepted request body (default {DEFAULT_MAX_BODY_BYTES})",
+    )
+    p.add_argument(
+        "--telemetry-interval-seconds", type=_positive, default=15.0, help="telemetry poll period (default 15)"
+    )
+    p.add_argument(
+        "--assume-ttl-seconds",
+        type=_positive,
+        default=30.0,
+        help="drop an assumed placement not bound within this time (default 30)",
+    )
+    p.add_argument(
+        "--settle-seconds",
+        type=_positive,
+        default=60.0,
+        help="count a placement as pending until telemetry observed this long after it (default 60)",
+    )
+    p.add_argument(
+        "--decision-log-per-second",
+        type=_positive,
+        default=100.0,
+        help="at most this many decision log lines per second; the rest are counted (default 100)",
+    )
+    p.add_argument(
+        "--event-loop",
+        choices=["auto", "asyncio", "uvloop"],
+        default="auto",
+        help="event loop (default auto: uvloop where installed, else asyncio's)",
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(handler=_run)
+
+
+def settings_from_args(args: argparse.Namespace) -> ExtenderSettings:
+    weights = ScoringWeights.preset(args.preset).with_overrides(dict(args.weight))
+    policy = ScoringPolicy(
+        weights=weights,
+        max_utilization=args.max_utilization,
+        soft_utilization=args.soft_utilization,
+        stale_after_seconds=args.stale_after_seconds,
+        fail_open=not args.fail_closed,
+    )
+    return ExtenderSettings(
+        host=args.host,
+        port=args.port,
+        policy=policy,
+        max_body_bytes=args.max_body_bytes,
+        inventory=args.inventory,
+        profiles=args.profiles,
+        prometheus_url=args.prometheus_url,
+        telemetry_interval_seconds=args.telemetry_interval_seconds,
+        assume_ttl_seconds=args.assume_ttl_seconds,
+        settle_seconds=args.settle_seconds,
+        event_loop=args.event_loop,
+        decision_log_per_second=args.decision_log_per_second,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)  # ValueError -> one clear line from lepton_cli.main
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Imported here so `lepton --help` does not pay for aiohttp.
+    from aiohttp import web  # noqa: PLC0415
+
+    from lepton_extender.app import create_app  # noqa: PLC0415
+    from lepton_extender.inventory import load_inventory  # noqa: PLC0415
+
+    if settings.inventory is not None:
+        load_inventory(settings.inventory)  # fail fast with a clear message, before binding the port
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, loop=_event_loop(settings))
+    return 0
+
+
+def _event_loop(settings: ExtenderSettings) -> asyncio.AbstractEventLoop | None:
+    """The loop ``settings.event_loop`` asks for (None: aiohttp's default, the standard asyncio loop)."""
+    if settings.event_loop == "asyncio":
+        return None
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        if settings.event_loop == "uvloop":
+            raise ValueError("--event-loop uvloop: uvloop is not installed") from None
+        return None
+    return uvloop.new_event_loop()

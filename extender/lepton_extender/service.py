@@ -1,0 +1,345 @@
+"""Filter and prioritize: the extender's decisions, from the snapshot through the shared scoring.
+
+Neighbours: ``app`` parses requests (``wire``) and calls :class:`Extender`; the snapshot
+(``snapshot``) supplies the arrays; ``lepton_core.scoring.score_nodes`` does the arithmetic (the same
+function the simulator replays). Each decision is kept for ``/debug/decisions`` and logged as one
+structured JSON line (logger ``lepton.extender.decisions``) with the top candidates' cost breakdown.
+A request keeps only its top candidates' figures (a small ``ScoreResult``) and lets go of the per-node
+arrays; building the summary, encoding and writing the log line happen on the background tick
+(``flush_log``, every ``maintenance_interval_seconds``), off the request's latency.
+
+kube-scheduler calls filter and then prioritize for the same pod, prioritize with the nodes that
+passed. The filter's scoring is kept and, if nothing the scores depend on changed in between (same pod,
+same snapshot version, no node's telemetry turned stale), prioritize re-ranks it over its candidates
+(``normalize_scores``: exactly what scoring them again would answer) instead of scoring again.
+
+Fail-open rules (the extender must never be why a pod cannot be scheduled):
+
+* a candidate the snapshot does not know (a node newer than our watch) passes filter and scores 0;
+* a node without fresh telemetry passes filter (unless ``fail_open`` is off) and scores at most 9;
+* before the first sync there is no snapshot: every node passes and scores 0;
+* an internal error answers like that too, and is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from lepton_core.scoring import PodDemand, ScoreResult, normalize_scores, score_nodes, top_candidates
+from lepton_extender.metrics import ExtenderMetrics
+from lepton_extender.objects import PodInfo
+from lepton_extender.settings import ExtenderSettings
+from lepton_extender.snapshot import ClusterSnapshot
+from lepton_extender.wire import ExtenderArgs, render_priorities
+
+_NONE = np.zeros(0, dtype=np.intp)
+decision_log = logging.getLogger("lepton.extender.decisions")
+log = logging.getLogger("lepton.extender")
+
+
+@dataclass(slots=True)
+class Decision:
+    """One filter or prioritize answer. The request keeps only the top candidates' figures (a small
+    ``ScoreResult``); turning them into a dict happens when first asked (log flush, /debug)."""
+
+    at: float
+    verb: str
+    pod: PodInfo
+    requested: int
+    """How many candidates the request named (the names themselves are not kept: a decision outlives
+    its request, and 500 names per decision would only feed the garbage collector)."""
+    candidates: int = 0
+    """How many of them were scored (known to the snapshot)."""
+    unknown: int = 0
+    top: ScoreResult | None = None
+    """The best-ranked scored candidates' figures, best first."""
+    top_names: list[str] | None = None
+    failed: dict[str, str] | None = None
+    """Filter: rejected candidates and why (at most ``log_top_candidates``)."""
+    rejected: int = 0
+    stale: int = 0
+    reused: bool = False
+    """Prioritize re-ranked the filter's scoring of this pod instead of scoring again."""
+    chosen: str | None = None
+    error: str | None = None
+    summary: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.summary is not None:
+            return self.summary
+        out: dict[str, Any] = {
+            "time": self.at,
+            "verb": self.verb,
+            "pod": self.pod.key,
+            "uid": self.pod.uid,
+            "demand": {
+                "cpu_cores": self.pod.demand.cpu_cores,
+                "memory_bytes": self.pod.demand.memory_bytes,
+                "gpus": self.pod.demand.gpus,
+            },
+            "candidates": self.requested,
+            "unknown": self.unknown,
+        }
+        if self.top is not None and self.top_names is not None:
+            out["rejected"] = self.rejected
+            out["stale"] = self.stale
+            out["top"] = [
+                {"node": name, **b}
+                for name, b in zip(self.top_names, self.top.breakdowns(np.arange(len(self.top))), strict=True)
+            ]
+            if self.verb == "filter":
+                out["failed"] = self.failed or {}
+            if self.reused:
+                out["reused_filter_scoring"] = True
+        if self.chosen is not None:
+            out["chosen"] = self.chosen
+        if self.error is not None:
+            out["error"] = self.error
+        self.summary = out
+        self.top = None  # the dict is all that is needed from now on
+        return out
+
+
+@dataclass(slots=True)
+class _Scored:
+    """One scoring of a pod over the known candidates: ``result`` covers ``nodes`` (snapshot positions);
+    ``positions`` are the candidates' positions in the request."""
+
+    result: ScoreResult
+    nodes: NDArray[np.intp]
+    positions: NDArray[np.intp] | None
+    """None: every request candidate was known (positions = 0..n-1)."""
+    at: NDArray[np.intp] | None = None
+    """Where each candidate is in ``result`` when that covers more nodes (a reused filter scoring)."""
+
+    def column(self, values: NDArray[Any]) -> NDArray[Any]:
+        """One of ``result``'s per-node arrays, for this scoring's candidates."""
+        return values if self.at is None else values.take(self.at)
+
+
+@dataclass(slots=True)
+class _Kept:
+    """The last filter's scoring, kept for the prioritize call kube-scheduler makes next for that pod."""
+
+    uid: str
+    demand: PodDemand
+    version: int
+    scored: _Scored
+    slot: NDArray[np.intp] | None = None
+    """Snapshot position -> position in ``scored.result`` (-1: not scored), built on first reuse."""
+
+
+class Extender:
+    def __init__(
+        self,
+        settings: ExtenderSettings,
+        snapshot: ClusterSnapshot,
+        metrics: ExtenderMetrics,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.policy = settings.policy
+        self.snapshot = snapshot
+        self.metrics = metrics
+        self.clock = clock
+        self.decisions: deque[Decision] = deque(maxlen=settings.decisions_kept)
+        # Decisions waiting to be logged: building the dict, encoding and writing happen on the background
+        # tick, off the request's latency (bounded: a flood drops the oldest lines, counted).
+        self._unlogged: deque[Decision] = deque(maxlen=10_000)
+        self.log_lines_dropped = 0
+        self._kept: _Kept | None = None
+        self.reused_scorings = 0
+        self._log_tokens = settings.decision_log_per_second
+        self._log_refilled_at = clock()
+        self.log_lines_skipped = 0
+        """Decisions not logged because of ``decision_log_per_second`` (reported by the next flush)."""
+
+    # --- scoring ------------------------------------------------------------------------------------
+    def _score(self, args: ExtenderArgs, now: float) -> _Scored | None:
+        snap = self.snapshot
+        state = snap.state
+        names = args.names
+        if state is None or not names:
+            return None
+        idx = snap.lookup(names, args.names_key)
+        if np.count_nonzero(idx < 0):
+            positions = np.flatnonzero(idx >= 0)
+            if not positions.size:
+                return None
+            idx = idx[positions]
+        else:
+            positions = None
+        return _Scored(score_nodes(args.pod.demand, state, now, self.policy, candidates=idx), idx, positions)
+
+    def _reuse(self, args: ExtenderArgs, now: float) -> tuple[_Scored, NDArray[np.int64]] | None:
+        """The filter's scoring of this pod re-ranked over prioritize's candidates, when nothing the
+        scores depend on changed in between (same pod, same snapshot version, no node turned stale) and
+        every candidate was scored by filter (prioritize gets the nodes that passed it)."""
+        kept = self._kept
+        snap = self.snapshot
+        if (
+            kept is None
+            or kept.uid != args.pod.uid
+            or kept.version != snap.version
+            or kept.demand != args.pod.demand
+            or now > kept.scored.result.valid_until
+        ):
+            return None
+        if kept.slot is None:
+            kept.slot = np.full(len(snap.names), -1, dtype=np.intp)
+            kept.slot[kept.scored.nodes] = np.arange(kept.scored.nodes.size, dtype=np.intp)
+        idx = snap.lookup(args.names, args.names_key)
+        if not idx.size or np.count_nonzero(idx < 0):
+            return None
+        at = kept.slot.take(idx)
+        if np.count_nonzero(at < 0):
+            return None
+        r = kept.scored.result
+        scores = normalize_scores(r.objective_per_hour.take(at), r.safe.take(at), r.fresh.take(at))
+        return _Scored(r, idx, None, at), scores
+
+    def _record(self, d: Decision, names: list[str], scored: _Scored | None, scores: NDArray[np.int64] | None) -> None:
+        """Count the decision and keep its top candidates (a few numpy calls; formatting comes later)."""
+        m = self.metrics
+        m.count_nodes(d.verb, "unknown", d.unknown)
+        if scored is not None and scores is not None:
+            r = scored.result
+            n = int(scores.size)
+            d.candidates = n
+            d.rejected = int(np.count_nonzero(scored.column(r.rejected)))
+            d.stale = n - int(np.count_nonzero(scored.column(r.fresh)))
+            m.count_nodes(d.verb, "scored", n)
+            m.count_nodes(d.verb, "stale", d.stale)
+            if d.verb == "filter":
+                m.count_nodes(d.verb, "rejected", d.rejected)
+            k = self.settings.log_top_candidates
+            if k:
+                # The k cheapest safe candidates (then the others), best first by score then objective.
+                top = top_candidates(scores, scored.column(r.objective_per_hour), scored.column(r.safe), k)
+                d.top = r.take(top if scored.at is None else scored.at[top])
+                d.top.scores[:] = scores[top]
+                pos = top if scored.positions is None else scored.positions[top]
+                d.top_names = [names[i] for i in pos.tolist()]
+        self.decisions.append(d)
+        if decision_log.isEnabledFor(logging.INFO):
+            rate = self.settings.decision_log_per_second
+            self._log_tokens = min(rate, self._log_tokens + (d.at - self._log_refilled_at) * rate)
+            self._log_refilled_at = d.at
+            if self._log_tokens < 1.0:
+                self.log_lines_skipped += 1
+                return
+            self._log_tokens -= 1.0
+            if len(self._unlogged) == self._unlogged.maxlen:
+                self.log_lines_dropped += 1
+            self._unlogged.append(d)
+
+    def flush_log(self) -> int:
+        """Write the structured log lines of decisions made since the last flush; returns how many."""
+        count = 0
+        while self._unlogged:
+            decision_log.info(orjson.dumps(self._unlogged.popleft().as_dict()).decode())
+            count += 1
+        if self.log_lines_skipped:
+            decision_log.info(
+                orjson.dumps(
+                    {"skipped_decisions": self.log_lines_skipped, "reason": "decision_log_per_second"}
+                ).decode()
+            )
+            self.log_lines_skipped = 0
+        return count
+
+    # --- verbs --------------------------------------------------------------------------------------
+    def filter(self, args: ExtenderArgs) -> tuple[list[int], dict[str, str]]:
+        """Positions (in ``args.names``) that pass, and ``FailedNodes`` reasons for the rest."""
+        now = self.clock()
+        d = Decision(now, "filter", args.pod, len(args.names))
+        scored: _Scored | None = None
+        try:
+            scored = self._score(args, now)
+            names = args.names
+            if scored is None:
+                d.unknown = len(names) if self.snapshot.state is None else 0
+                passed = list(range(len(names)))
+                failed: dict[str, str] = {}
+            else:
+                r = scored.result
+                d.unknown = len(names) - int(scored.nodes.size)
+                self._kept = _Kept(args.pod.uid, args.pod.demand, self.snapshot.version, scored)
+                if not np.count_nonzero(r.rejected):
+                    passed = list(range(len(names)))
+                    failed = {}
+                else:
+                    rejected = np.flatnonzero(r.rejected)
+                    at = rejected if scored.positions is None else scored.positions[rejected]
+                    ok = np.ones(len(names), dtype=bool)
+                    ok[at] = False
+                    passed = np.flatnonzero(ok).tolist()
+                    failed = {
+                        names[j]: r.reject_reason(i) or "rejected"
+                        for i, j in zip(rejected.tolist(), at.tolist(), strict=True)
+                    }
+                    d.failed = dict(list(failed.items())[: self.settings.log_top_candidates])
+        except Exception as exc:
+            log.exception("filter failed; answering fail-open (every node passes)")
+            self.metrics.internal_errors.labels(verb="filter").inc()
+            d.error = f"internal error: {exc}"
+            scored = None
+            passed, failed = list(range(len(args.names))), {}
+        self._record(d, args.names, scored, None if scored is None else scored.result.scores)
+        return passed, failed
+
+    def prioritize(self, args: ExtenderArgs) -> bytes:
+        """The ``HostPriorityList`` answer: one integer score 0-10 per candidate, in request order."""
+        now = self.clock()
+        d = Decision(now, "prioritize", args.pod, len(args.names))
+        snap = self.snapshot
+        names = args.names
+        scored: _Scored | None = None
+        scores: NDArray[np.int64] | None = None
+        try:
+            reused = self._reuse(args, now)
+            if reused is not None:
+                scored, scores = reused
+                d.reused = True
+                self.reused_scorings += 1
+            else:
+                scored = self._score(args, now)
+                scores = None if scored is None else scored.result.scores
+            self._kept = None
+            if scored is None or scores is None:
+                d.unknown = len(names) if snap.state is None else 0
+                body = render_priorities(names, np.zeros(len(names), dtype=np.int64))
+            else:
+                d.unknown = len(names) - int(scored.nodes.size)
+                best = int(np.argmax(scores))
+                if scored.positions is None:
+                    body = render_priorities(names, scores, snap.priorities, scored.nodes)
+                    best_name = names[best]
+                else:
+                    full = np.zeros(len(names), dtype=np.int64)
+                    full[scored.positions] = scores
+                    body = render_priorities(names, full)
+                    best_name = names[int(scored.positions[best])]
+                if scores[best] > 0:
+                    d.chosen = best_name
+                    snap.assume(args.pod.uid, best_name, args.pod.demand)
+        except Exception as exc:
+            log.exception("prioritize failed; answering fail-open (every score 0)")
+            self.metrics.internal_errors.labels(verb="prioritize").inc()
+            d.error = f"internal error: {exc}"
+            scored = scores = None
+            body = render_priorities(names, np.zeros(len(names), dtype=np.int64))
+        self._record(d, names, scored, scores)
+        return body
+
+    def recent_decisions(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first."""
+        return [d.as_dict() for d in list(reversed(self.decisions))[:limit]]

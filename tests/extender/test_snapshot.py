@@ -1,0 +1,169 @@
+"""The snapshot's bookkeeping: bound pods, deletes, placements moving to the bound node, pending load
+ending when telemetry catches up, re-lists dropping what vanished; node names read from raw request
+bytes. Pure: no server needed."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lepton_core.profiles import ProfileSet, default_profiles
+from lepton_core.scoring import NodeState
+from lepton_core.telemetry import NodeTelemetry, Signal, TelemetrySnapshot
+from lepton_extender.names import HAVE_NUMBA, NameTable, raw_array
+from lepton_extender.objects import read_node, read_pod
+from lepton_extender.snapshot import ClusterSnapshot
+from tests.extender import fixtures as fx
+from tests.extender.conftest import T0, Clock
+
+
+def snapshot(profiles: ProfileSet, nodes: int = 2, gpus: int = 8) -> tuple[ClusterSnapshot, Clock]:
+    clock = Clock()
+    snap = ClusterSnapshot(profiles, clock, assume_ttl_seconds=30.0, settle_seconds=60.0)
+    for i in range(nodes):
+        snap.upsert_node(read_node(fx.node(f"n{i}", gpus=gpus)))
+    snap.mark_synced()
+    snap.rebuild()
+    return snap, clock
+
+
+def state(snap: ClusterSnapshot) -> NodeState:
+    assert snap.state is not None
+    return snap.state
+
+
+def test_bound_pods_count_and_deletes_subtract_exactly(test_profiles: ProfileSet) -> None:
+    snap, _ = snapshot(test_profiles)
+    a = read_pod(fx.pod("a", cpu="1500m", gpus=2, node_name="n0", phase="Running"))
+    b = read_pod(fx.pod("b", cpu="1", gpus=1, node_name="n0", phase="Running"))
+    ds = read_pod(fx.pod("ds", cpu="100m", node_name="n0", phase="Running", daemon=True))
+    for p in (a, b, ds):
+        snap.upsert_pod(p)
+    s = state(snap)
+    assert s.requested_gpus[0] == 3.0
+    assert s.requested_cpu_cores[0] == pytest.approx(2.6)
+    assert s.workload_pods[0] == 2.0  # the DaemonSet pod does not make a node non-empty
+    snap.delete_pod(a.uid)
+    assert s.requested_gpus[0] == 1.0
+    done = read_pod(fx.pod("b", cpu="1", gpus=1, node_name="n0", phase="Succeeded"))
+    snap.upsert_pod(done)  # finished pods free their requests
+    assert s.requested_gpus[0] == 0.0
+    assert s.workload_pods[0] == 0.0
+
+
+def test_an_assumption_is_replaced_by_the_bind_and_follows_the_real_node(test_profiles: ProfileSet) -> None:
+    snap, _ = snapshot(test_profiles)
+    pending = read_pod(fx.pod("p", gpus=2))
+    snap.assume(pending.uid, "n0", pending.demand)
+    s = state(snap)
+    assert (s.requested_gpus[0], s.pending_gpus[0]) == (2.0, 2.0)
+    # kube-scheduler chose n1 after all (other plugins outweighed us): the watch tells us.
+    snap.upsert_pod(read_pod(fx.pod("p", gpus=2, node_name="n1")))
+    assert snap.assumptions == 0
+    assert (s.requested_gpus[0], s.pending_gpus[0]) == (0.0, 0.0)
+    assert (s.requested_gpus[1], s.pending_gpus[1]) == (2.0, 2.0)
+
+
+def test_pending_load_ends_when_telemetry_has_seen_the_pod(test_profiles: ProfileSet) -> None:
+    snap, clock = snapshot(test_profiles)
+    snap.upsert_pod(read_pod(fx.pod("p", gpus=4, node_name="n0")))  # bound after sync: a new placement
+    s = state(snap)
+    assert s.pending_gpus[0] == 4.0
+    clock.advance(30.0)
+    early = NodeTelemetry("n0", observed_at=clock(), cpu_utilization=0.1, gpu_utilization=0.0)
+    snap.apply_telemetry(TelemetrySnapshot(fetched_at=clock(), nodes={"n0": early}))
+    assert s.pending_gpus[0] == 4.0  # a sample 30 s after the bind may not show the pod yet
+    clock.advance(31.0)
+    late = NodeTelemetry(
+        "n0",
+        observed_at=clock(),
+        cpu_utilization=0.1,
+        gpu_utilization=0.5,
+        sample_times={Signal.CPU_UTILIZATION: clock(), Signal.GPU_UTILIZATION: clock()},
+    )
+    snap.apply_telemetry(TelemetrySnapshot(fetched_at=clock(), nodes={"n0": late}))
+    assert s.pending_gpus[0] == 0.0
+    assert s.gpu_utilization[0] == 0.5
+
+
+def test_pods_listed_at_startup_are_not_pending(test_profiles: ProfileSet) -> None:
+    clock = Clock()
+    snap = ClusterSnapshot(test_profiles, clock)
+    snap.upsert_node(read_node(fx.node("n0", gpus=8)))
+    snap.upsert_pod(read_pod(fx.pod("old", gpus=4, node_name="n0", phase="Running")))
+    snap.mark_synced()
+    snap.rebuild()
+    s = state(snap)
+    assert s.requested_gpus[0] == 4.0 and s.pending_gpus[0] == 0.0
+
+
+def test_relist_drops_objects_deleted_while_unwatched(test_profiles: ProfileSet) -> None:
+    snap, _ = snapshot(test_profiles, nodes=3)
+    snap.upsert_pod(read_pod(fx.pod("gone", gpus=1, node_name="n2")))
+    snap.retain_pods(set())
+    snap.retain_nodes({"n0", "n1"})
+    assert snap.dirty
+    snap.rebuild()
+    assert snap.names == ["n0", "n1"]
+    assert float(state(snap).requested_gpus.sum()) == 0.0
+
+
+def test_node_changes_rebuild_and_keep_counts(test_profiles: ProfileSet) -> None:
+    snap, _ = snapshot(test_profiles)
+    snap.upsert_pod(read_pod(fx.pod("a", gpus=2, node_name="n1", phase="Running")))
+    snap.assume("uid-x", "n0", read_pod(fx.pod("x", gpus=1)).demand)
+    snap.upsert_node(read_node(fx.node("n2", gpus=8)))
+    assert snap.dirty
+    snap.rebuild()
+    s = state(snap)
+    assert list(s.requested_gpus) == [1.0, 2.0, 0.0]
+
+
+def test_nodes_matching_no_profile_use_the_default_and_warn(caplog: pytest.LogCaptureFixture) -> None:
+    profiles = default_profiles()
+    clock = Clock(T0)
+    snap = ClusterSnapshot(profiles, clock)
+    snap.upsert_node(read_node(fx.node("mystery", gpus=4)))
+    snap.upsert_node(read_node(fx.node("known", labels={"lepton.ai/node-class": "cpu-small"})))
+    # A GPU node labelled with a CPU-only profile falls back to the default (which models GPUs).
+    snap.upsert_node(read_node(fx.node("mislabelled", gpus=2, labels={"lepton.ai/node-class": "cpu-small"})))
+    snap.mark_synced()
+    with caplog.at_level(logging.WARNING, logger="lepton.extender.snapshot"):
+        snap.rebuild()
+    text = caplog.text
+    assert "mystery: no cost profile matches" in text and "'generic'" in text
+    assert "mislabelled: has 2 GPUs but profile 'cpu-small' has no GPU model" in text
+    assert "known" not in text
+    assert snap.stats.unmatched_profile_nodes == 2
+
+
+@given(
+    st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True),
+    st.lists(st.text(max_size=12), max_size=30),
+)
+@settings(max_examples=200, deadline=None)
+def test_name_table_reads_raw_node_names_as_the_dict_does(inventory: list[str], asked: list[str]) -> None:
+    """The compiled reader of raw ``NodeNames`` bytes answers what a dict lookup answers, or declines
+    (None) for bytes in another shape (escapes); it never answers wrongly."""
+    table = NameTable(inventory)
+    index = {n: i for i, n in enumerate(inventory)}
+    names = asked + inventory[::2]
+    body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
+    key = body[body.rfind(b'"NodeNames":[') :]
+    got = table.lookup(key, len(names))
+    if HAVE_NUMBA and b"\\" not in key:  # no escapes: the plain shape, always read
+        assert got is not None
+    if got is not None:
+        assert got.tolist() == [index.get(n, -1) for n in names]
+    assert table.lookup(key, len(names) + 1) is None  # the count must match exactly
+    # What filter echoes when every node passes: the array's own bytes, the same names.
+    raw = raw_array(key, len(names))
+    if got is not None:
+        assert raw is not None
+    if raw is not None:
+        assert orjson.loads(raw) == names
+    assert raw_array(key, len(names) + 1) is None
