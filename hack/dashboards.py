@@ -8,8 +8,9 @@ job, idle cost, budgets, power and energy by node and job, utilization) and "Lep
 health" (extender request rate, latency, errors and decisions, telemetry freshness, the accounting
 loop's health). Panels read the recording rules of deploy/monitoring/prometheusrule.yaml where one exists,
 so a panel and an alert never disagree about a number; every other series name comes from
-``lepton_core.metrics_names``. Each operator replica exports the same cost series, so raw series are
-read through ``max by`` their identifying labels (counted once in HA).
+``lepton_core.metrics_names``. Job series are read through ``max by`` their identifying labels (a
+replica that was active earlier may still serve them; counted once in HA); node counters are summed over
+replicas, since each counts only the windows it accounted while it was the active one.
 
 Neighbours: deploy/monitoring/kustomization.yaml ships the JSON as a ConfigMap labelled
 ``grafana_dashboard: "1"``; tests/deploy/test_dashboards.py checks drift and runs every panel's PromQL
@@ -309,6 +310,7 @@ COST_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                 ),
                 kind="bargauge",
                 unit="percentunit",
+                width=9,
                 max_value=1,
                 thresholds=((0.9, "yellow"), (1.0, "red")),
             ),
@@ -324,8 +326,19 @@ COST_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                 ),
                 kind="bargauge",
                 unit="percentunit",
+                width=9,
                 max_value=1,
                 thresholds=((0.9, "yellow"), (1.0, "red")),
+            ),
+            PanelSpec(
+                "Jobs over budget",
+                "Jobs whose budget the operator found passed (BudgetExceeded condition; notify, suspend or stop "
+                "applied), out of the jobs with a budget.",
+                (Query(f"sum(max by (namespace, job) (lepton_job_budget_exceeded{{{NS}}}))", "over budget"),),
+                kind="stat",
+                unit="short",
+                width=6,
+                thresholds=((1, "red"),),
             ),
         ),
     ),
@@ -375,8 +388,9 @@ COST_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
             ),
             PanelSpec(
                 "Facility power by node",
-                "IT power times the profile's PUE, from the node energy the operator accounts.",
-                (Query("max by (node) (rate(lepton_node_energy_joules_total[$__rate_interval]))", "{{node}}"),),
+                "IT power times the profile's PUE, from the node energy the operator accounts (summed over "
+                "replicas: each counts only while it is the active one).",
+                (Query("sum by (node) (rate(lepton_node_energy_joules_total[$__rate_interval]))", "{{node}}"),),
                 unit="watt",
                 stacked=True,
             ),
@@ -546,6 +560,17 @@ SCHEDULING_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
                 kind="stat",
                 unit="short",
                 width=6,
+            ),
+            PanelSpec(
+                "Replicas accounting",
+                "Operator replicas accounting cost now: 1 (the active kopf peer; standbys idle). 0 means nothing "
+                "accounts; 2 or more, replicas that do not see each other's peering "
+                "(LeptonAccountingReplicasConflict).",
+                (Query("sum(lepton_accounting_active)", "replicas"),),
+                kind="stat",
+                unit="short",
+                width=6,
+                thresholds=((2, "red"),),
             ),
         ),
     ),

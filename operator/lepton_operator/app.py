@@ -8,6 +8,10 @@ with:
   the ``/metrics`` server and the extensions' startup hooks and background tasks; cleanup undoes them;
 * the pod informer (``informer.PodInformer``: pods labelled ``lepton.ai/job-name`` as
   ``workers.PodView``), listed before any daemon plans, and poking a job's daemon when its pods change;
+  it runs while job daemons hold it (``informer.OnDemand``), so a replica kopf peering paused keeps no
+  pod watch;
+* the peering gate (``peering.PeeringGate``): whether this replica is the active kopf peer, for work
+  outside kopf's handlers (live cost accounting idles on it; ``OperatorContext.activity``);
 * one daemon per LeptonJob (``controller.Controller.run_job``) and an event handler that pokes it when
   the job changes;
 * a liveness probe reporting the number of jobs handled.
@@ -32,7 +36,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from prometheus_client import CollectorRegistry
@@ -41,8 +45,9 @@ from lepton_operator import credentials, naming
 from lepton_operator.controller import Controller, ControllerSettings, utcnow
 from lepton_operator.crd import GROUP, PLURAL, VERSION
 from lepton_operator.exposition import MetricsServer
-from lepton_operator.informer import PodInformer
+from lepton_operator.informer import OnDemand, PodInformer
 from lepton_operator.kube import Endpoint, KubeClient
+from lepton_operator.peering import AlwaysActive, PeeringGate, PeeringSettings
 from lepton_operator.workers import PodView
 
 logger = logging.getLogger(__name__)
@@ -93,8 +98,11 @@ class OperatorContext:
     jobs: Mapping[tuple[str, str], Mapping[str, Any]]
     """Latest body of every LeptonJob seen, by (namespace, name); read-only."""
     informer: PodInformer
-    """The worker pods' cache (``informer.ready`` is set once it has listed them all)."""
+    """The worker pods' cache (``informer.ready`` is set once it has listed them all; it runs only while
+    job daemons run, see ``informer.OnDemand``)."""
     clock: Callable[[], Any] = utcnow
+    activity: PeeringGate | AlwaysActive = dataclasses.field(default_factory=AlwaysActive)
+    """Whether this replica is the active kopf peer (``is_active()``, ``await wait_for(active)``)."""
 
     def pods(self, namespace: str, job: str) -> list[PodView]:
         """Worker pods of a job as last seen by the operator."""
@@ -136,9 +144,14 @@ class Runtime:
         self.settings = settings
         self.hooks = hooks
         self.identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+        # kopf's identity in the peering object. kopf would make up one of its own (user@host/time/random)
+        # that nobody else can know; ``run`` hands it this one, so the peering gate recognises itself.
+        self.peering_identity = os.environ.get("POD_ID") or self.identity
         self.kube: KubeClient | None = None
         self.controller: Controller | None = None
         self.informer: PodInformer | None = None
+        self.pod_cache: OnDemand | None = None
+        self.activity: PeeringGate | AlwaysActive = AlwaysActive()
         self.context: OperatorContext | None = None
         self.metrics_server: MetricsServer | None = None
         self.metrics_port: int | None = None
@@ -186,15 +199,25 @@ def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = 
             return Endpoint.from_connection_info(credentials.login(kubeconfig=runtime.settings.kubeconfig))
 
         runtime.kube = KubeClient(Endpoint.from_connection_info(info),
-                                  max_concurrency=runtime.settings.max_concurrent_requests, on_unauthorized=relogin)
+                                  max_concurrency=runtime.settings.max_concurrent_requests, on_unauthorized=relogin,
+                                  user_agent=f"lepton-operator ({runtime.identity})")
         controller_settings = runtime.settings.controller
         if not controller_settings.identity:
             controller_settings = dataclasses.replace(controller_settings, identity=runtime.identity)
         controller = runtime.controller = Controller(runtime.kube, controller_settings)
         runtime.informer = PodInformer(runtime.kube, namespaces=runtime.settings.namespaces, on_change=controller.poke)
-        runtime.tasks.append(asyncio.create_task(runtime.informer.run(), name="pod informer"))
+        runtime.pod_cache = OnDemand(runtime.informer)
+        peering = PeeringSettings.from_kopf(kwargs["settings"].peering, identity=runtime.peering_identity,
+                                            namespaces=runtime.settings.namespaces)
+        if not peering.standalone:
+            gate = runtime.activity = PeeringGate(runtime.kube, peering)
+            await gate.check()  # extensions start knowing whether they may work
+            runtime.tasks.append(asyncio.create_task(gate.run(), name="peering gate"))
+        if runtime.activity.is_active():
+            runtime.pod_cache.prime(30.0)  # list pods while kopf lists the jobs (restarts act sooner)
         runtime.context = OperatorContext(settings=runtime.settings, kube=runtime.kube, metrics=hooks.metrics,
-                                          identity=runtime.identity, jobs=runtime.jobs, informer=runtime.informer)
+                                          identity=runtime.identity, jobs=runtime.jobs, informer=runtime.informer,
+                                          activity=runtime.activity)
         if runtime.settings.metrics_port is not None:
             runtime.metrics_server = MetricsServer(hooks.metrics, runtime.settings.metrics_host,
                                                    runtime.settings.metrics_port)
@@ -211,6 +234,8 @@ def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = 
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
         runtime.tasks.clear()
+        if runtime.pod_cache is not None:
+            await runtime.pod_cache.close()
         if runtime.context is not None:
             for hook in hooks.cleanup:
                 await hook(runtime.context)
@@ -234,19 +259,19 @@ def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = 
                  cancellation_timeout=10.0, backoff=5.0)
     async def lepton_job(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        assert runtime.controller is not None and runtime.informer is not None
-        informer = runtime.informer
+        assert runtime.controller is not None and runtime.pod_cache is not None
         namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-        await informer.ready.wait()  # never plan from a partial view of the pods (restarts!)
+        async with runtime.pod_cache.held() as informer:
+            await informer.ready.wait()  # never plan from a partial view of the pods (restarts!)
 
-        def pods() -> list[PodView]:
-            return informer.pods_of(namespace, name)
+            def pods() -> list[PodView]:
+                return informer.pods_of(namespace, name)
 
-        runtime.daemons += 1
-        try:
-            await runtime.controller.run_job(body, kwargs["stopped"], pods)
-        finally:
-            runtime.daemons -= 1
+            runtime.daemons += 1
+            try:
+                await runtime.controller.run_job(body, kwargs["stopped"], pods)
+            finally:
+                runtime.daemons -= 1
 
     @kopf.on.probe(id="jobs", registry=registry)
     async def jobs_probe(**_: Any) -> int:
@@ -281,9 +306,10 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
 
 def run(settings: OperatorSettings, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
     """Run the operator in this thread until stopped (SIGINT/SIGTERM, or ``stop_flag``)."""
-    registry, _ = build_registry(settings)
+    registry, runtime = build_registry(settings)
     kopf.run(
         registry=registry,
+        identity=cast(Any, runtime.peering_identity),  # kopf's Identity: a NewType of str it does not export
         standalone=settings.standalone or None,
         priority=settings.priority,
         peering_name=settings.peering_name if settings.peering_mandatory else None,

@@ -335,8 +335,10 @@ def _spec_schema() -> Schema:
                 ]},
             ),
             "costProfile": _str(
-                "Name of the cost profile to charge this job's nodes with, instead of the profile matched by "
-                "node labels.",
+                "Name of a cost profile (from the operator's --cost-profiles) to price this job's share of each "
+                "node it runs on with (hardware, operations, power model, PUE, tariff), instead of the node's "
+                "matched profile. Node totals and other jobs keep the node's own profile; condition "
+                "CostProfileApplied says whether it applies.",
                 maxLength=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
             ),
             "expectedDurationSeconds": _int(
@@ -405,7 +407,7 @@ def _status_schema() -> Schema:
     counter = {"minimum": 0}
     return _obj(
         "Observed state, written by the operator (lifecycle) and by live cost accounting (cost, energy, "
-        "BudgetExceeded). Users never write it.",
+        "conditions BudgetExceeded and CostProfileApplied). Users never write it.",
         {
             "phase": _str("Lifecycle phase.", enum=list(PHASES)),
             "conditions": _arr(

@@ -8,16 +8,19 @@ then follows a watch from the list's resourceVersion, re-listing from scratch wh
 version expired (410) — which also forgets pods deleted while the watch was down. Each change calls
 ``on_change(namespace, job)`` so the job's daemon re-plans.
 
-It keeps ``workers.PodView`` summaries only, grouped by (namespace, job name). Neighbours: ``kube``
-(HTTP), ``controller`` (reads ``pods_of`` and waits for ``ready``), ``app`` (starts it).
+It keeps ``workers.PodView`` summaries only, grouped by (namespace, job name). ``OnDemand`` runs it only
+while job daemons need it: kopf stops every daemon on a replica that peering pauses, so a standby holds no
+pod watch and no cache, and lists afresh (``ready`` cleared until then) when kopf resumes it.
+Neighbours: ``kube`` (HTTP), ``controller`` (reads ``pods_of`` and waits for ``ready``), ``app`` (starts it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from lepton_operator import naming
@@ -51,6 +54,12 @@ class PodInformer:
 
     def pods_of(self, namespace: str, job: str) -> list[PodView]:
         return list(self._by_job.get((namespace, job), {}).values())
+
+    def forget(self) -> None:
+        """Drop the cache and readiness (the informer stopped: what it holds goes stale)."""
+        self.ready.clear()
+        self._by_job.clear()
+        self._job_of.clear()
 
     def __len__(self) -> int:
         return len(self._job_of)
@@ -148,3 +157,78 @@ class PodInformer:
         if self.on_change is not None:
             for namespace, job in jobs:
                 self.on_change(namespace, job)
+
+
+class OnDemand:
+    """Runs a ``PodInformer`` while anyone holds it (``async with on_demand.held():``), then stops it.
+
+    The holders are the job daemons. kopf stops all of them when peering pauses the replica and starts
+    them again when it resumes, so the pod watch follows kopf's own pause state exactly, without this
+    module knowing about peering. ``linger_seconds`` keeps the watch through short gaps (the last job
+    deleted and a new one created) rather than re-listing every pod for each.
+    """
+
+    def __init__(self, informer: PodInformer, *, linger_seconds: float = 10.0) -> None:
+        self.informer = informer
+        self.linger_seconds = linger_seconds
+        self.holders = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopper: asyncio.Task[None] | None = None
+        self._primer: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def prime(self, seconds: float) -> None:
+        """Start now and hold for ``seconds``: at start-up the daemons that will hold it are still being
+        spawned (kopf lists the LeptonJobs first), and listing the pods meanwhile saves that much time
+        before a restarted operator acts. Only the active replica primes (a standby never lists pods)."""
+
+        async def hold() -> None:
+            async with self.held():
+                await asyncio.sleep(seconds)
+
+        if self._primer is None or self._primer.done():
+            self._primer = asyncio.create_task(hold(), name="pod informer primer")
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[PodInformer]:
+        self.holders += 1
+        if self._stopper is not None:
+            self._stopper.cancel()
+            self._stopper = None
+        if not self.running:
+            self.informer.forget()
+            self._task = asyncio.create_task(self.informer.run(), name="pod informer")
+        try:
+            yield self.informer
+        finally:
+            self.holders -= 1
+            if self.holders == 0 and self._stopper is None:
+                self._stopper = asyncio.create_task(self._stop_later(), name="pod informer stopper")
+
+    async def _stop_later(self) -> None:
+        await asyncio.sleep(self.linger_seconds)
+        self._stopper = None
+        if self.holders == 0:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            logger.info("pod informer stopped: no job daemon needs it (no jobs, or paused by peering)")
+        if self._task is None:  # no holder restarted it meanwhile
+            self.informer.forget()
+
+    async def close(self) -> None:
+        if self._primer is not None:
+            self._primer.cancel()
+            await asyncio.gather(self._primer, return_exceptions=True)
+        if self._stopper is not None:
+            self._stopper.cancel()
+            await asyncio.gather(self._stopper, return_exceptions=True)
+            self._stopper = None
+        await self._stop()

@@ -7,17 +7,22 @@ tick, so a scrape never sees half a tick and never waits on the API server:
 * jobs: ``lepton_job_cost_total{namespace,job,component,currency}`` (hardware, energy, operations),
   ``lepton_job_energy_joules_total``, ``lepton_job_cost_per_hour``, ``lepton_job_cost_estimated``; live
   (ledger + windows not yet written), and kept after a job is deleted for the configured retention;
+  budgets: ``lepton_job_budget_cost``, ``lepton_job_budget_energy_joules`` (``spec.budget``, which the
+  budget recording rules and alerts divide by) and ``lepton_job_budget_exceeded``;
 * nodes: ``lepton_node_power_watts{node,source}`` (the measured source and ``model``, so the model's
   discrepancy is visible; also ``lepton_node_power_model_error_ratio``), ``lepton_node_utilization_ratio``,
   ``lepton_node_cost_per_hour``, ``lepton_idle_cost_total``, ``lepton_node_cost_total``,
-  ``lepton_node_energy_joules_total``, ``lepton_other_pods_cost_total``;
+  ``lepton_node_energy_joules_total``, ``lepton_other_pods_cost_total``, and what ``spec.costProfile``
+  re-priced (``lepton_node_repricing_cost``, ``lepton_node_repricing_energy_joules``: gauges, the net can
+  fall);
 * OpenCost-compatible ``node_total_hourly_cost``, ``node_cpu_hourly_cost`` (per core-hour),
   ``node_ram_hourly_cost`` (per GiB-hour) and ``node_gpu_hourly_cost`` (per GPU-hour), so existing cost
   dashboards work. The GPU part is the GPUs' share of the hardware plus their modelled share of the
   power; the rest is split between CPU and RAM in OpenCost's default price ratio (0.031611 per
   core-hour : 0.004237 per GiB-hour);
 * the loop's health: tick duration, status writes by outcome, telemetry query errors, estimated nodes,
-  jobs whose status lags.
+  jobs whose status lags, and ``lepton_accounting_active`` (1 on the replica that accounts; a standby
+  shows 0 and no job or node series, so HA replicas never disagree in Prometheus).
 
 The operator serves its registry on ``/metrics`` (port 8080, ``--metrics-port``; ``lepton_operator.exposition``);
 accounting adds this collector to it at start-up (``lepton_operator.accounting.service``). Neighbours:
@@ -36,6 +41,7 @@ from prometheus_client.registry import Collector
 
 from lepton_core import metrics_names as mn
 from lepton_core.accounting.pipeline import Source
+from lepton_core.units import JOULES_PER_KWH
 from lepton_operator.accounting.loop import AccountingView
 
 COMPONENTS = ("hardware", "energy", "operations")
@@ -69,6 +75,9 @@ class AccountingCollector(Collector):
         joules = _counter(mn.JOB_ENERGY_JOULES_TOTAL)
         rate = _gauge(mn.JOB_COST_PER_HOUR)
         est = _gauge(mn.JOB_COST_ESTIMATED)
+        budget_cost = _gauge(mn.JOB_BUDGET_COST)
+        budget_joules = _gauge(mn.JOB_BUDGET_ENERGY_JOULES)
+        exceeded = _gauge(mn.JOB_BUDGET_EXCEEDED)
         for (ns, name), job in sorted(v.jobs.items()):
             money = job.amounts.cost()
             for component, value in zip(COMPONENTS, (money.hardware, money.energy, money.operations), strict=True):
@@ -76,7 +85,13 @@ class AccountingCollector(Collector):
             joules.add_metric([ns, name], job.amounts.joules)
             rate.add_metric([ns, name, v.currency], job.per_hour)
             est.add_metric([ns, name], 1.0 if job.estimated else 0.0)
-        yield from (cost, joules, rate, est)
+            if job.budget is not None:
+                if job.budget.max_cost is not None:
+                    budget_cost.add_metric([ns, name, v.currency], job.budget.max_cost)
+                if job.budget.max_energy_kwh is not None:
+                    budget_joules.add_metric([ns, name], job.budget.max_energy_kwh * JOULES_PER_KWH)
+                exceeded.add_metric([ns, name], 1.0 if job.budget_exceeded else 0.0)
+        yield from (cost, joules, rate, est, budget_cost, budget_joules, exceeded)
 
     def _nodes(self, v: AccountingView) -> Iterable[Metric]:
         power = _gauge(mn.NODE_POWER_WATTS)
@@ -131,14 +146,21 @@ class AccountingCollector(Collector):
         node_cost = _counter(mn.NODE_COST_TOTAL)
         node_joules = _counter(mn.NODE_ENERGY_JOULES_TOTAL)
         other = _counter(mn.OTHER_PODS_COST_TOTAL)
+        repricing = _gauge(mn.NODE_REPRICING_COST)
+        repricing_joules = _gauge(mn.NODE_REPRICING_ENERGY_JOULES)
         t = v.totals
+        repriced, repriced_joules = t.repricing, t.repricing_joules
         for node in sorted(t.cost):
             idle.add_metric([node, v.currency], float(np.sum(t.idle[node])))
             other.add_metric([node, v.currency], float(np.sum(t.other[node])))
             for component, value in zip(COMPONENTS, t.cost[node], strict=True):
                 node_cost.add_metric([node, component, v.currency], float(value))
             node_joules.add_metric([node], t.joules[node])
-        yield from (idle, node_cost, node_joules, other)
+            if np.any(repriced[node] != 0.0) or repriced_joules[node] != 0.0:  # only where a job was re-priced
+                for component, value in zip(COMPONENTS, repriced[node], strict=True):
+                    repricing.add_metric([node, component, v.currency], float(value))
+                repricing_joules.add_metric([node], repriced_joules[node])
+        yield from (idle, node_cost, node_joules, other, repricing, repricing_joules)
 
     def _health(self, v: AccountingView) -> Iterable[Metric]:
         tick = _gauge(mn.ACCOUNTING_TICK_DURATION_SECONDS)
@@ -153,7 +175,9 @@ class AccountingCollector(Collector):
         estimated.add_metric([], float(v.estimated_nodes))
         pending = _gauge(mn.ACCOUNTING_PENDING_JOBS)
         pending.add_metric([], float(v.pending_jobs))
-        yield from (tick, writes, errors, estimated, pending)
+        active = _gauge(mn.ACCOUNTING_ACTIVE)
+        active.add_metric([], 1.0 if v.active else 0.0)
+        yield from (tick, writes, errors, estimated, pending, active)
 
 
 def accounting_registry(view: Callable[[], AccountingView]) -> CollectorRegistry:

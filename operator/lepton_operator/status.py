@@ -2,11 +2,11 @@
 
 Ownership: ``phase``, ``observedGeneration``, ``workers``, ``retries``, ``jobRestarts``, ``run``,
 ``workerAttempts``, ``startTime``, ``completionTime``, ``nodes``, ``nodeSummary`` and the conditions whose
-type is a phase name belong to the lifecycle; ``cost``, ``energy`` and the ``BudgetExceeded`` condition
-to accounting. Both write with JSON merge patches to the ``status`` subresource. Because a merge patch
-replaces ``conditions`` as a whole, every writer of conditions reads the current list, changes only its
-own types (``merge_conditions``) and sends the whole list with ``metadata.resourceVersion`` as a
-precondition (``conditions_patch``); a 409 means "read again and retry".
+type is a phase name belong to the lifecycle; ``cost``, ``energy`` and the ``BudgetExceeded`` and
+``CostProfileApplied`` conditions to accounting. Both write with JSON merge patches to the ``status``
+subresource. Because a merge patch replaces ``conditions`` as a whole, every writer of conditions reads
+the current list, changes only its own types (``merge_conditions``) and sends the whole list with
+``metadata.resourceVersion`` as a precondition (``conditions_patch``); a 409 means "read again and retry".
 """
 
 from __future__ import annotations

@@ -63,7 +63,8 @@ IDLE_COST_TOTAL: Final = MetricName(
     "lepton_idle_cost_total",
     "counter",
     ("node", "currency"),
-    "Accumulated node cost that no pod was attributed.",
+    "Accumulated node cost that no pod was attributed, as accounted by this operator process (same "
+    "crash/failover overlap as lepton_node_cost_total).",
     "currency units",
 )
 JOB_COST_PER_HOUR: Final = MetricName(
@@ -80,6 +81,28 @@ JOB_COST_ESTIMATED: Final = MetricName(
     "1 when the job's latest window was accounted from the model on requests (no usable telemetry).",
     "boolean",
 )
+JOB_BUDGET_COST: Final = MetricName(
+    "lepton_job_budget_cost",
+    "gauge",
+    ("namespace", "job", "currency"),
+    "The job's spec.budget.maxCost (only for jobs that set one).",
+    "currency units",
+)
+JOB_BUDGET_ENERGY_JOULES: Final = MetricName(
+    "lepton_job_budget_energy_joules",
+    "gauge",
+    ("namespace", "job"),
+    "The job's spec.budget.maxEnergyKWh in joules (only for jobs that set one).",
+    "joules",
+)
+JOB_BUDGET_EXCEEDED: Final = MetricName(
+    "lepton_job_budget_exceeded",
+    "gauge",
+    ("namespace", "job"),
+    "1 once the operator found the job's budget passed (its BudgetExceeded condition; the action is applied "
+    "then), 0 while within it (only for jobs with a budget).",
+    "boolean",
+)
 NODE_POWER_MODEL_ERROR_RATIO: Final = MetricName(
     "lepton_node_power_model_error_ratio",
     "gauge",
@@ -92,22 +115,44 @@ NODE_COST_TOTAL: Final = MetricName(
     "lepton_node_cost_total",
     "counter",
     ("node", "component", "currency"),
-    "Accumulated node cost by component, as accounted by this operator process (resets with it).",
+    "Accumulated node cost by component, as accounted by this operator process (resets with it). Known "
+    "limitation: after a crash or a failover, the windows the new process recomputes from the jobs' stored "
+    "watermarks are counted again here (job ledgers are exact).",
     "currency units",
 )
 NODE_ENERGY_JOULES_TOTAL: Final = MetricName(
     "lepton_node_energy_joules_total",
     "counter",
     ("node",),
-    "Accumulated facility energy of the node (IT power x PUE), as accounted by this operator process.",
+    "Accumulated facility energy of the node (IT power x PUE), as accounted by this operator process (same "
+    "crash/failover overlap as lepton_node_cost_total).",
     "joules",
 )
 OTHER_PODS_COST_TOTAL: Final = MetricName(
     "lepton_other_pods_cost_total",
     "counter",
     ("node", "currency"),
-    "Accumulated node cost attributed to pods that belong to no LeptonJob.",
+    "Accumulated node cost attributed to pods that belong to no LeptonJob, as accounted by this operator "
+    "process (same crash/failover overlap as lepton_node_cost_total).",
     "currency units",
+)
+# A gauge, not a counter: the net re-pricing goes down when the named profile is cheaper than the node's.
+NODE_REPRICING_COST: Final = MetricName(
+    "lepton_node_repricing_cost",
+    "gauge",
+    ("node", "component", "currency"),
+    "Net amount LeptonJobs priced with their spec.costProfile paid on this node beyond their share at the "
+    "node's own profile, accumulated by this operator process (negative when that profile is cheaper): "
+    "jobs + other pods + idle = node cost + this, per component.",
+    "currency units",
+)
+NODE_REPRICING_ENERGY_JOULES: Final = MetricName(
+    "lepton_node_repricing_energy_joules",
+    "gauge",
+    ("node",),
+    "Net energy attributed to jobs priced with their spec.costProfile (another PUE or power model) beyond "
+    "their share of the node's own figure, accumulated by this operator process.",
+    "joules",
 )
 ACCOUNTING_TICK_DURATION_SECONDS: Final = MetricName(
     "lepton_accounting_tick_duration_seconds",
@@ -143,6 +188,14 @@ ACCOUNTING_PENDING_JOBS: Final = MetricName(
     (),
     "Jobs whose status lags their live cost (windows accounted but not yet written; rate-limited).",
     "jobs",
+)
+ACCOUNTING_ACTIVE: Final = MetricName(
+    "lepton_accounting_active",
+    "gauge",
+    (),
+    "1 while this operator replica accounts cost (the active kopf peer, or standalone), 0 while it stands by; "
+    "a standby exports no job or node cost series.",
+    "boolean",
 )
 # OpenCost-compatible names (no currency label in OpenCost; values are in the profiles' currency).
 NODE_TOTAL_HOURLY_COST: Final = MetricName(

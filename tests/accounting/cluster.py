@@ -35,6 +35,7 @@ def add_job(
     *,
     budget: dict[str, Any] | None = None,
     expected_duration_seconds: int | None = None,
+    cost_profile: str | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "workers": 1,
@@ -42,6 +43,8 @@ def add_job(
     }
     if budget is not None:
         spec["budget"] = budget
+    if cost_profile is not None:
+        spec["costProfile"] = cost_profile
     if expected_duration_seconds is not None:
         spec["expectedDurationSeconds"] = expected_duration_seconds
     body: dict[str, Any] = kube.create(

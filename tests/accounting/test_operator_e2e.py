@@ -116,11 +116,21 @@ def test_operator_accounts_a_job_from_prometheus_and_serves_it(prometheus: Prome
             text = KubeClient.wait_for(scraped, timeout_seconds=20, what="job metrics")
             assert f'{mn.JOB_COST_TOTAL.name}{{component="energy",currency="USD",job="train",namespace="ml"}}' in text
             assert f'{mn.NODE_POWER_WATTS.name}{{node="{node_name}",source="kepler+dcgm"}}' in text
+            assert f'{mn.JOB_BUDGET_COST.name}{{currency="USD",job="train",namespace="ml"}} 1000.0' in text
+            assert f'{mn.JOB_BUDGET_EXCEEDED.name}{{job="train",namespace="ml"}} 0.0' in text
+            assert f"{mn.ACCOUNTING_ACTIVE.name} 1.0" in text  # standalone: always the active replica
             prometheus.add_target("lepton-operator-e2e", f"127.0.0.1:{port}")
             result = prometheus.wait_for_series('sum by (job) (lepton_job_cost_total{namespace="ml"})', timeout=30)
             assert float(result[0]["value"][1]) > 0
             hourly = prometheus.wait_for_series(f'node_total_hourly_cost{{node="{node_name}"}}', timeout=30)
             assert float(hourly[0]["value"][1]) > 0
+            # The budget recording rule's division, as Prometheus evaluates it from the scraped gauges.
+            used = prometheus.wait_for_series(
+                'sum by (namespace, job, currency) (lepton_job_cost_total{namespace="ml",job="train"})'
+                ' / on (namespace, job, currency) lepton_job_budget_cost{namespace="ml",job="train"}',
+                timeout=30,
+            )
+            assert 0.0 < float(used[0]["value"][1]) < 1.0
         finally:
             prometheus.remove_target("lepton-operator-e2e")
             operator.stop()

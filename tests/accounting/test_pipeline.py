@@ -7,6 +7,7 @@ and marked estimated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -66,12 +67,13 @@ def _readings(n: int, **values: list[float]) -> NodeReadings:
 
 
 def _check_conservation(acc: WindowAccount) -> None:
+    """Σ jobs + other + idle = node total + re-pricing (0 without ``spec.costProfile``), per component."""
     jobs = acc.job_cost.sum(axis=0)
-    total = acc.node_cost.sum(axis=0)
+    total = acc.node_cost.sum(axis=0) + acc.repricing_cost.sum(axis=0)
     parts = jobs + acc.other_cost.sum(axis=0) + acc.idle_cost.sum(axis=0)
     np.testing.assert_allclose(parts, total, rtol=1e-9, atol=1e-12)
     joules = acc.job_joules.sum() + acc.other_joules.sum() + acc.idle_joules.sum()
-    assert joules == pytest.approx(acc.node_joules.sum(), rel=1e-9, abs=1e-9)
+    assert joules == pytest.approx(acc.node_joules.sum() + acc.repricing_joules.sum(), rel=1e-9, abs=1e-9)
 
 
 def test_measured_power_wins_and_the_model_discrepancy_is_kept() -> None:
@@ -213,3 +215,100 @@ def test_every_component_is_attributed_exactly_once(
     assert sum(i.amounts.millijoules for i in inc.values()) == pytest.approx(
         acc.job_joules.sum() * 1000, abs=5 + 1e-6 * acc.job_joules.sum() * 1000
     )
+
+
+# --- re-pricing: a job's spec.costProfile ----------------------------------------------------------------
+
+
+def _premium(n: int, gpus: int, tariffs: tuple[Tariff, ...] = (FlatTariff(0.5),)) -> NodeAccountingTable:
+    """The same nodes under another profile: other curves, PUE, fixed costs and tariff."""
+    model = NodePowerModel(PowerCurve.linear(150.0, 450.0), GpuPowerModel(70.0, 350.0) if gpus else None, gpus, pue=1.6)
+    return NodeAccountingTable(
+        names=tuple(f"n{i}" for i in range(n)),
+        power=NodePowerTable([model] * n),
+        allocatable=np.tile([32.0, 128 * 2.0**30, float(gpus)], (n, 1)),
+        hardware_per_hour=np.full(n, 5.0),
+        operations_per_hour=np.full(n, 1.5),
+        tariffs=tariffs,
+        tariff_of_node=np.arange(n, dtype=np.intp) % len(tariffs),
+        currency="USD",
+    )
+
+
+def test_a_repriced_job_pays_its_share_of_the_node_under_the_named_profile() -> None:
+    nodes, premium = _nodes(gpus=2, pue=1.2), _premium(1, gpus=2)
+    # Two jobs, a quarter of the node each (8 of 32 cores); the second names the premium profile.
+    pods = dataclasses.replace(
+        _pods([(0, 8.0, 0.0, 0, -math.inf, math.inf), (0, 8.0, 0.0, 1, -math.inf, math.inf)]),
+        pricing=np.array([-1, 0], dtype=np.intp),
+    )
+    # Kepler measures the platform, DCGM the GPUs: the override changes PUE and prices, not the watts.
+    readings = _readings(1, cpu_utilization=[0.5], gpu_utilization=[0.5], kepler_watts=[200.0], gpu_watts=[300.0])
+    kepler_includes_gpu = readings.kepler_includes_gpu
+    kepler_includes_gpu[:] = False
+    acc = account_window(nodes, pods, readings, t0=T0, t1=T0 + HOUR, jobs=2, overrides=[premium])
+    it_watts = 200.0 + 300.0
+    assert acc.node_cost[0] == pytest.approx([2.0, it_watts * 1.2 / 1000 * 0.36, 0.5])  # the node stays as it is
+    assert acc.job_cost[0] == pytest.approx([0.5, 0.25 * it_watts * 1.2 / 1000 * 0.36, 0.125])
+    assert acc.job_cost[1] == pytest.approx([1.25, 0.25 * it_watts * 1.6 / 1000 * 0.5, 0.375])
+    assert acc.job_joules[1] == pytest.approx(0.25 * it_watts * 1.6 * HOUR)
+    assert acc.repricing_cost[0] == pytest.approx(acc.job_cost[1] - acc.job_cost[0])
+    assert acc.job_rate_per_hour[1] == pytest.approx(1.25 + 0.25 * it_watts * 1.6 / 1000 * 0.5 + 0.375)
+    _check_conservation(acc)
+
+
+def test_unmeasured_power_is_modelled_with_the_named_profiles_curves() -> None:
+    nodes, premium = _nodes(gpus=0), _premium(1, gpus=0)
+    pods = dataclasses.replace(_pods([(0, 16.0, 0.0, 0, -math.inf, math.inf)]), pricing=np.array([0], dtype=np.intp))
+    acc = account_window(nodes, pods, NodeReadings.missing(1), t0=T0, t1=T0 + HOUR, jobs=1, overrides=[premium])
+    # Estimated: utilization is the allocation (16 of 32 cores) under either profile; watts from its curve.
+    assert acc.node_joules[0] == pytest.approx((100.0 + 200.0 * 0.5) * HOUR)
+    assert acc.job_joules[0] == pytest.approx(0.5 * (150.0 + 300.0 * 0.5) * 1.6 * HOUR)
+    assert bool(acc.job_estimated[0])
+    _check_conservation(acc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(_node_reading, min_size=4, max_size=4),
+    st.lists(st.tuples(_pod, st.integers(-1, 1)), max_size=14),
+    st.floats(0.0, 600.0),
+)
+def test_repricing_keeps_every_component_accounted_exactly_once(
+    node_rows: list[tuple[float, float, float, bool, float]],
+    pod_rows: list[tuple[tuple[int, float, int, int, float, float], int]],
+    width: float,
+) -> None:
+    tou = (TimeOfUseTariff(periods=((0.0, 0.1), (22 * HOUR + 900, 0.4))), FlatTariff(0.3))
+    nodes = _nodes(n=4, gpus=4, tariffs=(FlatTariff(0.2),), pue=1.3)
+    overrides = [_premium(4, gpus=4, tariffs=tou), nodes]  # the second prices exactly as the nodes do
+    readings = NodeReadings.missing(4)
+    for i, (cpu, gpu, kepler, inc_gpu, dcgm) in enumerate(node_rows):
+        readings.cpu_utilization[i], readings.gpu_utilization[i] = cpu, gpu
+        readings.kepler_watts[i], readings.kepler_includes_gpu[i], readings.gpu_watts[i] = kepler, inc_gpu, dcgm
+    rows = [(n, c, g, j, s, max(e, s)) for (n, c, g, j, s, e), _ in pod_rows]
+    pricing = np.array([k if row[3] >= 0 else -1 for row, k in pod_rows], dtype=np.intp)
+    plain = account_window(nodes, _pods(rows), readings, t0=T0, t1=T0 + width, jobs=5)
+    acc = account_window(
+        nodes, dataclasses.replace(_pods(rows), pricing=pricing), readings, t0=T0, t1=T0 + width, jobs=5,
+        overrides=overrides,
+    )  # fmt: skip
+    _check_conservation(acc)
+    # Re-pricing never moves the node's own figures, idle or other pods.
+    for name in ("node_cost", "node_joules", "idle_cost", "idle_joules", "other_cost", "power_watts"):
+        np.testing.assert_array_equal(getattr(acc, name), getattr(plain, name))
+    # A job priced by a table identical to its nodes' pays exactly what it would have anyway.
+    only_identity = {j for (_, _, _, j, _, _), k in pod_rows if j >= 0 and k == 1} - {
+        j for (_, _, _, j, _, _), k in pod_rows if j >= 0 and k != 1
+    }
+    for j in only_identity:
+        np.testing.assert_allclose(acc.job_cost[j], plain.job_cost[j], rtol=1e-12, atol=1e-15)
+
+
+def test_an_override_must_price_the_same_nodes() -> None:
+    with pytest.raises(ValueError, match="same nodes"):
+        account_window(_nodes(n=2), _pods([]), NodeReadings.missing(2), t0=T0, t1=T0 + 1, jobs=0,
+                       overrides=[_premium(1, gpus=0)])  # fmt: skip
+    pods = dataclasses.replace(_pods([(0, 1.0, 0.0, 0, T0, T0 + 1)]), pricing=np.array([0], dtype=np.intp))
+    with pytest.raises(ValueError, match="pricing index"):
+        account_window(_nodes(), pods, NodeReadings.missing(1), t0=T0, t1=T0 + 1, jobs=1)

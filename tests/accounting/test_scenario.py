@@ -289,6 +289,13 @@ async def test_three_hours_of_jobs_cost_exactly_what_they_used(
         if s.labels.get("job") == "alpha" and s.name == "lepton_job_cost_total"
     }
     assert sum(alpha_money.values()) == pytest.approx(alpha.amounts.total / NANO_PER_UNIT, rel=1e-9)
+    # Budgets as gauges (what the budget rules and alerts divide by) and the operator's verdict.
+    budget_cost = {s.labels["job"]: s.value for s in families["lepton_job_budget_cost"].samples}
+    assert budget_cost == {"notify": 0.05, "suspender": 0.02}
+    budget_joules = {s.labels["job"]: s.value for s in families["lepton_job_budget_energy_joules"].samples}
+    assert budget_joules == {"stopper": pytest.approx(0.2 * 3.6e6)}
+    exceeded = {s.labels["job"]: s.value for s in families["lepton_job_budget_exceeded"].samples}
+    assert exceeded == {"notify": 1.0, "stopper": 1.0, "suspender": 1.0}
     assert {s.labels["node"] for s in families["node_total_hourly_cost"].samples} == {"gpu-a", "gpu-b", "cpu-c"}
     gpu_hourly = {s.labels["node"] for s in families["node_gpu_hourly_cost"].samples}
     assert gpu_hourly == {"gpu-a", "gpu-b"}

@@ -151,6 +151,23 @@ def event_reasons(kube: KubeClient, ns: str, job: str) -> list[str]:
     return [e["reason"] for e in events]
 
 
+def requests_by(emulator: EmulatorThread, replica: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(method, path, query) of every request the operator replica ``replica`` sent, in order.
+
+    The operator's own client names its replica in the User-Agent (``lepton-operator (<POD_NAME>)``);
+    kopf's requests carry kopf's agent and are not included.
+    """
+
+    def read(e: Any) -> list[tuple[str, str, dict[str, str]]]:
+        return [
+            (r.method.value, r.url.path, dict(r.params))
+            for r in e._requests  # kmock's request log (the emulator records requests by default)
+            if f"({replica})" in dict(r.headers).get("User-Agent", "")
+        ]
+
+    return emulator.call(read)
+
+
 def settle(seconds: float = 1.0) -> None:
     """Give the operator time to (not) react, for assertions that something does not happen."""
     time.sleep(seconds)

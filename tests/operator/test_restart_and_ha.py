@@ -19,6 +19,7 @@ from tests.operator.conftest import (
     OperatorProcess,
     event_reasons,
     job_manifest,
+    requests_by,
     settle,
     wait_phase,
     wait_released,
@@ -112,6 +113,9 @@ def test_peering_keeps_one_replica_active_and_a_standby_takes_over(emulator: Emu
         kube.create(job_manifest("second", workers=1), "ml")
         wait_released(kube, "ml", "second", 1)
         assert _reporters(kube, "ml") == {"active"}, "only the highest-priority replica acts"
+        # kopf paused the standby's job daemons, so its pod cache never started: no pod list or watch.
+        assert not [r for r in requests_by(emulator, "standby") if r[1] == "/api/v1/pods"]
+        assert [r for r in requests_by(emulator, "active") if r[1] == "/api/v1/pods" and r[2].get("watch")]
 
         active.kill()  # no goodbye: the standby waits out the peering lifetime, then resumes
         kube.create(job_manifest("third", workers=1), "ml")
@@ -119,6 +123,9 @@ def test_peering_keeps_one_replica_active_and_a_standby_takes_over(emulator: Emu
         assert _reporters(kube, "ml", "third") == {"standby"}
         kubelet.run_all("ml", [name], ["gpu-0"])
         wait_phase(kube, "ml", "third", "Running")
+        # Resumed, it listed the pods afresh before planning, then followed them with a watch.
+        pods = [r for r in requests_by(emulator, "standby") if r[1] == "/api/v1/pods"]
+        assert pods and not pods[0][2].get("watch") and any(r[2].get("watch") for r in pods)
     finally:
         active.stop()
         standby.stop()

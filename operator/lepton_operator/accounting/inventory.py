@@ -145,6 +145,8 @@ class JobInfo:
     """The raw ``status`` (cost/energy are parsed by ``status.ledger_from_status``)."""
     conditions: tuple[Mapping[str, Any], ...] = ()
     suspended: bool = False
+    cost_profile: str | None = None
+    """``spec.costProfile``: the profile to price this job's share of its nodes with (None: the nodes' own)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -307,6 +309,10 @@ def parse_job(obj: Mapping[str, Any]) -> JobInfo:
         for c in _list(status.get("conditions"), f"leptonjob {ns}/{name}: status.conditions")
         if isinstance(c, Mapping)
     )
+    # Any value is kept (as text): a name that is no cost profile is reported on the job, never a reason to
+    # stop accounting it.
+    raw_profile = spec.get("costProfile")
+    cost_profile = None if raw_profile is None or raw_profile == "" else str(raw_profile)[:253]
     return JobInfo(
         namespace=ns,
         name=name,
@@ -318,6 +324,7 @@ def parse_job(obj: Mapping[str, Any]) -> JobInfo:
         status=status,
         conditions=conditions,
         suspended=bool(spec.get("suspend", False)),
+        cost_profile=cost_profile,
     )
 
 

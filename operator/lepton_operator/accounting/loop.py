@@ -19,6 +19,15 @@ status, guarded by ``metadata.resourceVersion`` so a concurrent writer (another 
 makes us re-read and re-settle, never double-count. Metrics (``lepton_operator.metrics``) read
 ``view()``: live totals (ledger + pending), so they never lag the status.
 
+A job naming a cost profile (``spec.costProfile``) has its share of each node priced with that profile
+(``pipeline`` re-pricing; the node totals stay on the node's own profile and the difference is counted
+per node); the ``CostProfileApplied`` condition says whether it could be (an unknown name is reported
+there and in an event, and the job is charged with its nodes' own profiles).
+
+With kopf peering, only the active replica accounts: ``run(activity=...)`` idles while the replica is a
+standby (``lepton_operator.peering``), after writing what it had pending; when it becomes active again
+it starts over from the stored watermarks, like a restarted process.
+
 Time is an argument (``tick(now)``), so tests drive hours of simulated time in seconds; ``run()`` is
 the real-time driver. Neighbours: ``inventory``, ``status``, ``kube``, ``settings`` in this package;
 ``lepton_core.accounting`` below; ``lepton_operator.metrics`` reads ``view()``.
@@ -42,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lepton_core.accounting.amounts import ZERO, Amounts
-from lepton_core.accounting.budget import BudgetAction, check_budget, cost_to_complete
+from lepton_core.accounting.budget import Budget, BudgetAction, check_budget, cost_to_complete
 from lepton_core.accounting.ledger import Increment, Ledger
 from lepton_core.accounting.pipeline import (
     NodeAccountingTable,
@@ -53,7 +62,7 @@ from lepton_core.accounting.pipeline import (
     resource_matrix,
 )
 from lepton_core.models.attribution import AttributionPolicy
-from lepton_core.profiles import ProfileSet
+from lepton_core.profiles import CostProfile, ProfileError, ProfileSet
 from lepton_core.telemetry.identity import NodeIdentity
 from lepton_core.telemetry.types import TelemetrySnapshot
 from lepton_core.units import JOULES_PER_KWH
@@ -76,6 +85,17 @@ from lepton_operator.status import Condition, merge_conditions
 log = logging.getLogger("lepton.accounting")
 
 BUDGET_CONDITION = "BudgetExceeded"
+COST_PROFILE_CONDITION = "CostProfileApplied"
+"""True when the job's ``spec.costProfile`` prices its share of every node it runs on; False (reason
+``UnknownCostProfile`` or ``CostProfileMismatch``) when it cannot, naming the field."""
+
+
+class Activity(Protocol):
+    """Whether this replica should account now (``lepton_operator.peering.PeeringGate`` is one)."""
+
+    def is_active(self) -> bool: ...
+
+    async def wait_for(self, active: bool) -> None: ...
 
 
 class TelemetrySource(Protocol):
@@ -104,6 +124,10 @@ class JobState:
     """(reason, message) when the budget is passed and the condition/event/action are still to be sent."""
     bad_status: str | None = None
     """Why the stored status could not be read; such a job is not written (a person must look)."""
+    profile_condition: Condition | None = None
+    """The ``CostProfileApplied`` condition the job should carry (None: it names no cost profile)."""
+    profile_checked: bool = False
+    """Whether ``profile_condition`` was worked out (a tick with nodes); until then nothing is written."""
     _sum: Amounts = ZERO
     """Σ of the pending windows' parts after ``_sum_watermark`` (kept so a tick is O(1) per job)."""
     _sum_watermark: int | None = None
@@ -139,6 +163,27 @@ class JobState:
     def live_estimated(self) -> bool:
         return self.pending[-1].estimated if self.pending else self.ledger.estimated
 
+    @property
+    def profile_condition_pending(self) -> bool:
+        """Whether the stored ``CostProfileApplied`` condition differs from what it should say."""
+        if not self.profile_checked:
+            return False
+        want = self.profile_condition
+        have = self.info.condition(COST_PROFILE_CONDITION)
+        if want is None:
+            return have is not None
+        return have is None or (have.get("status"), have.get("reason"), have.get("message")) != (
+            want.status,
+            want.reason,
+            want.message,
+        )
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """The budget is passed: reported on the job already, or about to be."""
+        cond = self.info.condition(BUDGET_CONDITION)
+        return self.budget_verdict is not None or (cond is not None and cond.get("status") == "True")
+
 
 class NodeTotals:
     """Per-node cumulative amounts of this process (counters in ``/metrics``; they restart with it).
@@ -147,11 +192,13 @@ class NodeTotals:
     that leaves keeps its totals (a counter must not go backwards while the process lives).
     """
 
+    COLUMNS = 15
+
     def __init__(self) -> None:
         self.names: tuple[str, ...] = ()
         self._index: dict[str, int] = {}
-        self._data = np.zeros((0, 11))
-        """Columns: cost (3), idle (3), other (3), joules, idle joules."""
+        self._data = np.zeros((0, self.COLUMNS))
+        """Columns: cost (3), idle (3), other (3), joules, idle joules, re-pricing (3), re-pricing joules."""
 
     def _align(self, names: Sequence[str]) -> None:
         if tuple(names) == self.names[: len(names)]:
@@ -160,7 +207,7 @@ class NodeTotals:
         current = set(names)
         merged = list(names) + [n for n in self.names if n not in current]
         self._index = {n: i for i, n in enumerate(merged)}
-        self._data = np.zeros((len(merged), 11))
+        self._data = np.zeros((len(merged), self.COLUMNS))
         for n, i in old_index.items():
             self._data[self._index[n]] = old[i]
         self.names = tuple(merged)
@@ -174,6 +221,8 @@ class NodeTotals:
         block[:, 6:9] += acc.other_cost
         block[:, 9] += acc.node_joules
         block[:, 10] += acc.idle_joules
+        block[:, 11:14] += acc.repricing_cost
+        block[:, 14] += acc.repricing_joules
 
     def _column(self, lo: int, hi: int) -> dict[str, NDArray[np.float64]]:
         return {n: self._data[i, lo:hi] for n, i in self._index.items()}
@@ -199,6 +248,15 @@ class NodeTotals:
     def idle_joules(self) -> dict[str, float]:
         return {n: float(self._data[i, 10]) for n, i in self._index.items()}
 
+    @property
+    def repricing(self) -> dict[str, NDArray[np.float64]]:
+        """node -> what jobs re-priced by ``spec.costProfile`` paid beyond their share at the node's profile."""
+        return self._column(11, 14)
+
+    @property
+    def repricing_joules(self) -> dict[str, float]:
+        return {n: float(self._data[i, 14]) for n, i in self._index.items()}
+
 
 @dataclass(frozen=True)
 class JobView:
@@ -208,6 +266,8 @@ class JobView:
     per_hour: float
     estimated: bool
     finished: bool
+    budget: Budget | None = None
+    budget_exceeded: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,6 +288,8 @@ class AccountingView:
     telemetry_errors: Mapping[str, int]
     pending_jobs: int
     estimated_nodes: int
+    active: bool = True
+    """False while this replica stands by (kopf peering): it then shows no job or node series."""
 
 
 @dataclass
@@ -296,6 +358,12 @@ class AccountingLoop:
         self._writes: dict[str, int] = {"ok": 0, "conflict": 0, "not_found": 0, "error": 0}
         self._telemetry_errors: dict[str, int] = {}
         self._finished_views: dict[tuple[str, str], tuple[float, JobView]] = {}
+        self._node_profiles: list[CostProfile] = []
+        self._override_cache: dict[str, tuple[NodeAccountingTable, NDArray[np.bool_]]] = {}
+        """Profile name -> every node priced with it, and which nodes it can price (cleared with the table)."""
+        self._counted_until: float | None = None
+        """End of the last window this process added to the node counters (kept across a standby spell, so
+        windows recomputed after it are counted once here)."""
         self._view = AccountingView(
             0.0, profiles.currency, None, None, (), np.zeros(0), self.totals, {}, 0.0, dict(self._writes), {}, 0, 0
         )
@@ -333,6 +401,9 @@ class AccountingLoop:
         telemetry_errors: dict[str, str] = {}
         estimated_nodes = 0
         pod_table = self._pod_table(table, pods, {uid: k for k, uid in enumerate(job_order)}) if table else None
+        overrides: list[NodeAccountingTable] = []
+        if table is not None and pod_table is not None:
+            overrides, pod_table = self._reprice(table, jobs, pod_table)
         for (t0, t1), snap in zip(windows, snapshots, strict=True):
             assert table is not None and pod_table is not None
             if self.settings.attribution is AttributionPolicy.MEASURED_USAGE:
@@ -340,8 +411,11 @@ class AccountingLoop:
             if snap is not None:
                 telemetry_errors.update(snap.errors)
             readings = NodeReadings.from_snapshot(snap, table.names)
-            acc = account_window(table, pod_table, readings, t0=t0, t1=t1, jobs=len(job_order))
-            self.totals.add(table.names, acc)
+            acc = account_window(table, pod_table, readings, t0=t0, t1=t1, jobs=len(job_order), overrides=overrides)
+            if self._counted_until is None or t1 > self._counted_until:
+                # Windows this process counted before a standby spell are recomputed for the jobs only.
+                self.totals.add(table.names, acc)
+                self._counted_until = t1
             self._accrue(job_order, acc)
             self._last_window = acc
             estimated_nodes = int(acc.node_estimated.sum())
@@ -398,8 +472,11 @@ class AccountingLoop:
         self.limiter.tokens = max(self.limiter.tokens, float(len(self._due)) * 3)
         return await self.write_due()
 
-    async def run(self, clock: Callable[[], float] = time.time) -> None:
-        """The real-time driver: tick every ``interval_seconds``, spreading the writes over the interval."""
+    async def run(self, clock: Callable[[], float] = time.time, activity: Activity | None = None) -> None:
+        """The real-time driver: tick every ``interval_seconds``, spreading the writes over the interval.
+
+        With ``activity`` (kopf peering), tick only while this replica is the active one; see ``stand_by``.
+        """
         interval = self.settings.interval_seconds
         spacing = self.settings.write_concurrency / self.settings.max_writes_per_second
 
@@ -407,6 +484,9 @@ class AccountingLoop:
             await asyncio.sleep(spacing)  # each of the concurrent writers: together at most the rate
 
         while not self._stopping.is_set():
+            if activity is not None and not activity.is_active():
+                await self.stand_by(activity)
+                continue
             started = time.monotonic()
             try:
                 await self.tick(clock())
@@ -416,10 +496,62 @@ class AccountingLoop:
             except Exception:  # a bug must not stop accounting for good; it is logged with its traceback
                 log.exception("accounting tick crashed; retrying next interval")
             delay = max(0.0, interval - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            # A replica paused mid-interval stops at once (the active one has taken over).
+            await self._first_of(
+                self._stopping.wait(), *([activity.wait_for(False)] if activity else []), timeout=delay
+            )
         with contextlib.suppress(KubeError, OSError):
             await self.flush_all()
+
+    async def stand_by(self, activity: Activity) -> None:
+        """Idle while this replica is a standby: no LISTs, no telemetry, no writes, no job or node series.
+
+        What was accounted but not yet written goes to the statuses first (like a graceful stop; a write
+        that loses a race with the new active replica is re-read and re-settled, never counted twice).
+        Then the loop forgets its jobs; when the replica becomes active again its first tick recomputes
+        from each job's stored watermark, exactly as a restarted process would.
+        """
+        log.info("accounting paused: this replica is a standby (kopf peering)")
+        try:
+            await self.flush_all()
+        except (KubeError, OSError) as exc:
+            log.warning("could not write pending accounting windows before standing by: %s", exc)
+        except Exception:  # the active replica recomputes them from the watermarks; standing by must go on
+            log.exception("writing pending accounting windows before standing by crashed")
+        self.reset()
+        await self._first_of(self._stopping.wait(), activity.wait_for(True))
+        if not self._stopping.is_set():
+            log.info("accounting resumed: this replica is the active one")
+
+    def reset(self) -> None:
+        """Forget jobs, pending windows and the last tick (not the node counters: they only grow)."""
+        self.jobs.clear()
+        self._finished_views.clear()
+        self.last_tick = None
+        self._due = []
+        self._last_window = None
+        self._view = dataclasses.replace(
+            self._view,
+            nodes=None,
+            last_window=None,
+            instance_types=(),
+            gpu_hardware_fraction=np.zeros(0),
+            jobs={},
+            writes=dict(self._writes),
+            pending_jobs=0,
+            estimated_nodes=0,
+            active=False,
+        )
+
+    @staticmethod
+    async def _first_of(*waits: Awaitable[Any], timeout: float | None = None) -> None:
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -470,6 +602,8 @@ class AccountingLoop:
         profiles = [self.profiles.resolve(n.labels).profile for n in nodes]
         alloc = resource_matrix([n.allocatable for n in nodes])
         table = NodeAccountingTable.from_profiles([n.name for n in nodes], profiles, alloc, self.profiles.currency)
+        self._node_profiles = profiles
+        self._override_cache.clear()
         gpu_counts = alloc[:, 2]
         self._gpu_hw_fraction = np.array(
             [
@@ -522,6 +656,16 @@ class AccountingLoop:
         count = min(self.settings.max_backfill_windows, max(1, math.ceil((now - start) / step - 1e-9)))
         step_ms = math.ceil((now - start) * 1000.0 / count)
         edges = [now - (count - k) * step_ms / 1000.0 for k in range(count + 1)]
+        # The window ends stay on one grid (one range query serves them all), but the first window starts
+        # exactly where the recomputation must, not up to `count` ms earlier: the node counters would count
+        # that sliver again after an orderly handover (the previous replica's last window ended there).
+        if edges[0] < start < edges[1]:
+            edges[0] = start
+        counted = self._counted_until
+        if counted is not None and edges[0] < counted < now and counted not in edges:
+            # After a standby spell: an edge where this process's node counters stopped, so the windows
+            # before it (already counted here) and after it (not yet) are told apart exactly.
+            edges = sorted([*edges, counted])
         return list(itertools.pairwise(edges))
 
     async def _fetch(
@@ -569,6 +713,100 @@ class AccountingLoop:
                     shares[i] = t.cpu_cores / cores
         return dataclasses.replace(pod_table, share_override=shares)
 
+    def _override_table(
+        self, table: NodeAccountingTable, profile: CostProfile
+    ) -> tuple[NodeAccountingTable, NDArray[np.bool_]]:
+        """The nodes priced with ``profile``, and where it can price them at all.
+
+        A profile without a GPU power model cannot price a node with GPUs (``CostProfile.power_model``
+        refuses); such nodes keep their own profile in the table and are marked unusable.
+        """
+        cached = self._override_cache.get(profile.name)
+        if cached is not None:
+            return cached
+        usable = np.ones(len(table), dtype=bool)
+        chosen: list[CostProfile] = []
+        for i, own in enumerate(self._node_profiles):
+            try:
+                profile.power_model(gpu_count=round(float(table.allocatable[i, 2])))
+                chosen.append(profile)
+            except ProfileError:
+                usable[i] = False
+                chosen.append(own)
+        priced = NodeAccountingTable.from_profiles(table.names, chosen, table.allocatable, self.profiles.currency)
+        self._override_cache[profile.name] = (priced, usable)
+        return priced, usable
+
+    def _reprice(
+        self, table: NodeAccountingTable, jobs: Sequence[JobInfo], pod_table: PodTable
+    ) -> tuple[list[NodeAccountingTable], PodTable]:
+        """Which pods ``spec.costProfile`` re-prices, with which tables; sets each job's condition."""
+        overrides: list[NodeAccountingTable] = []
+        usable: list[NDArray[np.bool_]] = []
+        position: dict[str, int] = {}
+        job_pricing = np.full(len(jobs), -1, dtype=np.intp)
+        unknown: dict[int, str] = {}
+        for k, info in enumerate(jobs):
+            name = info.cost_profile
+            if name is None:
+                continue
+            if name not in position:
+                try:
+                    profile = self.profiles.by_name(name)
+                except KeyError:
+                    unknown[k] = name
+                    continue
+                priced, ok = self._override_table(table, profile)
+                position[name] = len(overrides)
+                overrides.append(priced)
+                usable.append(ok)
+            job_pricing[k] = position[name]
+        refused: dict[int, set[str]] = {}
+        pricing = np.full(len(pod_table), -1, dtype=np.intp)
+        if overrides:
+            is_job = pod_table.job >= 0
+            pricing[is_job] = job_pricing[pod_table.job[is_job]]
+        for k, ok in enumerate(usable):
+            bad = np.flatnonzero((pricing == k) & ~ok[pod_table.node])
+            for pod in bad.tolist():
+                refused.setdefault(int(pod_table.job[pod]), set()).add(table.names[int(pod_table.node[pod])])
+            pricing[bad] = -1
+        known = ", ".join(p.name for p in self.profiles.profiles)
+        for k, info in enumerate(jobs):
+            state = self.jobs[info.uid]
+            state.profile_checked = True
+            name = info.cost_profile
+            if name is None:
+                state.profile_condition = None
+            elif k in unknown:
+                state.profile_condition = Condition(
+                    COST_PROFILE_CONDITION,
+                    "False",
+                    "UnknownCostProfile",
+                    f"spec.costProfile: no cost profile named {name!r} (known: {known}); the job is charged "
+                    "with its nodes' own profiles",
+                )
+            elif k in refused:
+                nodes = ", ".join(sorted(refused[k])[:5]) + (", ..." if len(refused[k]) > 5 else "")
+                state.profile_condition = Condition(
+                    COST_PROFILE_CONDITION,
+                    "False",
+                    "CostProfileMismatch",
+                    f"spec.costProfile: profile {name!r} has no GPU power model, so it cannot price GPU node(s) "
+                    f"{nodes}; the job's pods there are charged with those nodes' own profiles",
+                )
+            else:
+                state.profile_condition = Condition(
+                    COST_PROFILE_CONDITION,
+                    "True",
+                    "CostProfileApplied",
+                    f"spec.costProfile: the job's share of its nodes is priced with cost profile {name!r} "
+                    "instead of the nodes' own",
+                )
+        if not overrides:
+            return [], pod_table
+        return overrides, dataclasses.replace(pod_table, pricing=pricing)
+
     _index_cache: tuple[NodeAccountingTable, dict[str, int]] | None = None
 
     def _node_index(self, table: NodeAccountingTable) -> dict[str, int]:
@@ -611,8 +849,10 @@ class AccountingLoop:
             if st.bad_status is not None:
                 continue
             has_pending = st.has_pending
-            if st.budget_verdict is not None or (
-                has_pending and (st.info.finished or st.ledger.observed_at_ms is None)
+            if (
+                st.budget_verdict is not None
+                or st.profile_condition_pending
+                or (has_pending and (st.info.finished or st.ledger.observed_at_ms is None))
             ):
                 urgent.append(uid)
             elif has_pending and now - st.last_write_at >= min_gap:
@@ -620,8 +860,16 @@ class AccountingLoop:
         normal.sort()
         chosen: list[str] = []
         for uid in [*urgent, *(u for _, u in normal)]:
-            # A budget verdict costs up to three writes (status, event, action); reserve them.
-            cost = 3 if self.jobs[uid].budget_verdict is not None else 1
+            st = self.jobs[uid]
+            # A budget verdict costs up to three writes (status, event, action), a cost profile that
+            # cannot be applied two (status, event); reserve them.
+            cost = 1 + (2 if st.budget_verdict is not None else 0)
+            if (
+                st.profile_condition_pending
+                and st.profile_condition is not None
+                and st.profile_condition.status != "True"
+            ):
+                cost += 1
             if self.limiter.tokens < cost:
                 break
             self.limiter.tokens -= cost
@@ -666,7 +914,9 @@ class AccountingLoop:
         info = state.info
         new = state.ledger.settle(state.pending)
         verdict = state.budget_verdict
-        if new.observed_at_ms is None and verdict is None:
+        profile = state.profile_condition if state.profile_condition_pending else None
+        profile_pending = state.profile_condition_pending
+        if new.observed_at_ms is None and verdict is None and not profile_pending:
             return
         to_complete = cost_to_complete(info.expected_duration_seconds, new.active_ms / 1000.0, state.per_hour)
         status: dict[str, Any] = {}
@@ -674,25 +924,31 @@ class AccountingLoop:
             status.update(
                 status_patch(new, currency=self.profiles.currency, per_hour=state.per_hour, to_complete=to_complete)
             )
+        updates: list[Condition] = []
         if verdict is not None:
-            reason, message = verdict
+            updates.append(Condition(BUDGET_CONDITION, "True", *verdict))
+        if profile is not None:
+            updates.append(profile)
+        if updates or profile_pending:
             moment = datetime.fromtimestamp(now, tz=UTC)
-            status["conditions"] = merge_conditions(
-                info.conditions, [Condition(BUDGET_CONDITION, "True", reason, message)], moment
-            )
+            kept = info.conditions
+            if profile_pending and state.profile_condition is None:  # spec.costProfile was removed
+                kept = tuple(c for c in kept if c.get("type") != COST_PROFILE_CONDITION)
+            status["conditions"] = merge_conditions(kept, updates, moment)
         patch = {"metadata": {"resourceVersion": info.resource_version}, "status": status}
         body = await self.kube.merge_patch(LEPTONJOBS, info.namespace, info.name, patch, subresource="status")
         state.info = parse_job(body)
         state.ledger = new
         state.clear_pending()
         state.last_write_at = now
+        if profile is not None and profile.status != "True":
+            await self._event(info, profile.reason, profile.message, now)
         if verdict is not None:
             state.budget_verdict = None
             await self._budget_side_effects(info, verdict, now)
 
-    async def _budget_side_effects(self, info: JobInfo, verdict: tuple[str, str], now: float) -> None:
-        reason, message = verdict
-        assert info.budget is not None
+    async def _event(self, info: JobInfo, reason: str, message: str, now: float) -> None:
+        """One Warning event on the job (best effort: a lost event must not lose the status it explains)."""
         stamp = format_time(now)
         event = {
             "apiVersion": "v1",
@@ -705,7 +961,7 @@ class AccountingLoop:
                 "namespace": info.namespace,
                 "uid": info.uid,
             },
-            "reason": BUDGET_CONDITION,
+            "reason": reason,
             "message": message,
             "type": "Warning",
             "source": {"component": "lepton-accounting"},
@@ -716,7 +972,12 @@ class AccountingLoop:
         try:
             await self.kube.create(EVENTS, info.namespace, event)
         except KubeError as exc:
-            log.warning("leptonjob %s/%s: could not record the budget event: %s", *info.key, exc)
+            log.warning("leptonjob %s/%s: could not record the %s event: %s", *info.key, reason, exc)
+
+    async def _budget_side_effects(self, info: JobInfo, verdict: tuple[str, str], now: float) -> None:
+        reason, message = verdict
+        assert info.budget is not None
+        await self._event(info, BUDGET_CONDITION, message, now)
         action = info.budget.action
         try:
             if action is BudgetAction.SUSPEND and not info.suspended:
@@ -732,7 +993,14 @@ class AccountingLoop:
     # --- views ---------------------------------------------------------------------------------------
     def _job_view(self, st: JobState) -> JobView:
         return JobView(
-            st.info.namespace, st.info.name, st.live_amounts(), st.per_hour, st.live_estimated(), st.info.finished
+            st.info.namespace,
+            st.info.name,
+            st.live_amounts(),
+            st.per_hour,
+            st.live_estimated(),
+            st.info.finished,
+            st.info.budget,
+            st.budget_exceeded,
         )
 
     def _publish(self, now: float, table: NodeAccountingTable | None, seconds: float, estimated_nodes: int) -> None:
@@ -764,18 +1032,6 @@ class AccountingLoop:
         jobs = dict(v.jobs)
         for st in self.jobs.values():
             jobs[st.info.key] = self._job_view(st)
-        self._view = AccountingView(
-            v.at,
-            v.currency,
-            v.nodes,
-            v.last_window,
-            v.instance_types,
-            v.gpu_hardware_fraction,
-            v.totals,
-            jobs,
-            v.tick_seconds,
-            dict(self._writes),
-            v.telemetry_errors,
-            sum(1 for st in self.jobs.values() if st.pending),
-            v.estimated_nodes,
+        self._view = dataclasses.replace(
+            v, jobs=jobs, writes=dict(self._writes), pending_jobs=sum(1 for st in self.jobs.values() if st.pending)
         )

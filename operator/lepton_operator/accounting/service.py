@@ -3,8 +3,9 @@
 ``install(hooks)`` registers three hooks: at startup it builds ``AccountingSettings`` from the
 command-line options, the telemetry fetcher and the ``AccountingLoop`` (on the operator's own API
 client) and adds the accounting collector to the operator's ``/metrics`` registry; in the background
-it runs the loop; at cleanup it stops the loop and writes every job's pending windows, so a graceful
-restart leaves nothing for the next process to recompute. Neighbours: ``loop``, ``cli`` (the flags),
+it runs the loop while this replica is the active kopf peer (``OperatorContext.activity``); at cleanup
+it stops the loop and writes every job's pending windows, so a graceful restart leaves nothing for the
+next process to recompute. Neighbours: ``loop``, ``cli`` (the flags),
 ``lepton_operator.metrics`` (the collector).
 """
 
@@ -72,8 +73,9 @@ def install(hooks: Any) -> None:
             settings.prometheus.url if settings.prometheus else "the model on requests (no --prometheus-url)",
         )
 
-    async def background(_context: Any) -> None:
-        await state["loop"].run()
+    async def background(context: Any) -> None:
+        # Only the active kopf peer accounts; a standby idles (no LISTs, no writes) until it takes over.
+        await state["loop"].run(activity=context.activity)
 
     async def cleanup(_context: Any) -> None:
         loop: AccountingLoop | None = state.get("loop")

@@ -1,6 +1,7 @@
 """Live cost accounting, the pure part: what every window cost, and ledgers that count it once.
 
-* ``pipeline`` — one window for all nodes, pods and jobs: utilization -> power -> cost -> attribution.
+* ``pipeline`` — one window for all nodes, pods and jobs: utilization -> power -> cost -> attribution
+  (a job naming its own cost profile is re-priced, the difference reported per node).
 * ``ledger`` — a job's accumulated amounts advanced only by what lies after its ``observedAt``.
 * ``history`` — bounded multi-resolution buckets whose totals equal the ledger's exactly.
 * ``amounts`` — the exact integer units both use.

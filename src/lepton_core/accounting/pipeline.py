@@ -22,6 +22,13 @@ from its start), attributed with ``lepton_core.models.attribute`` (over-commit s
 A pod's energy cost uses the price integral over *its* active part of the window. Per job: the sum of
 its pods. Σ pods + idle = node total for every component, by construction.
 
+**Re-pricing** (a LeptonJob's ``spec.costProfile``): a pod whose ``PodTable.pricing`` names one of the
+``overrides`` tables pays the *same share* of the node as if the node had that table's parameters —
+hardware and operations rates, power model (where power is not measured), PUE and tariff. Node totals,
+idle and other pods stay on the node's own profile (the physical truth), and the difference
+(``repricing_cost``, ``repricing_joules``) is reported per node, so the ledger stays exact:
+Σ jobs + other + idle = node total + re-pricing, for every component.
+
 Pure: time and data are arguments. Neighbours: ``ledger`` turns job rows into increments; the
 operator's accounting loop builds the tables and readings and writes the results.
 """
@@ -166,6 +173,9 @@ class PodTable:
     """When it stopped running; +inf while it runs."""
     share_override: F64 | None = None
     """Measured shares of the node (e.g. CPU seconds / capacity); NaN rows fall back to requests."""
+    pricing: NDArray[np.intp] | None = None
+    """Which table prices each pod's share: -1 its node's own, k ``account_window``'s ``overrides[k]``
+    (a job's ``spec.costProfile``). None: every pod on its node's own."""
 
     def __post_init__(self) -> None:
         p = self.node.shape[0]
@@ -175,6 +185,8 @@ class PodTable:
             raise ValueError("pod table: one end time per pod")
         if self.share_override is not None and self.share_override.shape != (p,):
             raise ValueError("pod table: one share override per pod")
+        if self.pricing is not None and self.pricing.shape != (p,):
+            raise ValueError("pod table: one pricing index per pod")
 
     def __len__(self) -> int:
         return int(self.node.shape[0])
@@ -244,6 +256,10 @@ class WindowAccount:
     other_cost: F64
     """(nodes, 3): attributed to pods of no LeptonJob."""
     other_joules: F64
+    repricing_cost: F64
+    """(nodes, 3): what re-priced pods (``PodTable.pricing``) paid beyond their share at the node's own
+    profile (negative when the override is cheaper). Σ jobs + other + idle = node_cost + this."""
+    repricing_joules: F64
     # --- per job
     job_cost: F64
     """(jobs, 3)."""
@@ -296,6 +312,70 @@ def _sum_by(index: NDArray[np.intp], weights: F64, size: int) -> F64:
     return out
 
 
+@dataclass(frozen=True)
+class _Priced:
+    """One pricing of every node for a window: facility power, energy, cost and rate at ``t1``."""
+
+    power: F64
+    joules: F64
+    cost: F64
+    """(nodes, 3): hardware, energy, operations over the window."""
+    rate: F64
+    """(nodes, 3): per hour at ``t1``."""
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What telemetry fixed for a window, whichever profile prices it: utilization and measured watts."""
+
+    u_cpu: F64
+    u_gpu: F64
+    kepler_ok: NDArray[np.bool_]
+    dcgm_ok: NDArray[np.bool_]
+    kepler_watts: F64
+    kepler_includes_gpu: NDArray[np.bool_]
+    gpu_watts: F64
+
+
+def _it_watts(nodes: NodeAccountingTable, m: _Measured) -> F64:
+    """IT power: measured components where available, the table's models at the utilization for the rest."""
+    gpu_part = np.where(m.dcgm_ok, m.gpu_watts, nodes.power.gpu_watts(m.u_gpu))
+    kepler_total = np.where(m.kepler_includes_gpu, m.kepler_watts, m.kepler_watts + gpu_part)
+    out: F64 = np.where(m.kepler_ok, kepler_total, nodes.power.platform_watts(m.u_cpu) + gpu_part)
+    return out
+
+
+def _price(nodes: NodeAccountingTable, it_watts: F64, t0: float, t1: float) -> _Priced:
+    dt = t1 - t0
+    power = it_watts * nodes.power.pue
+    price_integral = np.empty(len(nodes))
+    for k, tariff in enumerate(nodes.tariffs):
+        sel = nodes.tariff_of_node == k
+        if sel.any():
+            price_integral[sel] = tariff.price_integral(t0, t1) if dt > 0.0 else 0.0
+    hours = dt / SECONDS_PER_HOUR
+    cost = np.stack(
+        [nodes.hardware_per_hour * hours, power * price_integral / JOULES_PER_KWH, nodes.operations_per_hour * hours],
+        axis=1,
+    )
+    rate = np.stack(
+        [nodes.hardware_per_hour, power / WATTS_PER_KILOWATT * nodes.price_per_kwh_at(t1), nodes.operations_per_hour],
+        axis=1,
+    )
+    return _Priced(power, power * dt, cost, rate)
+
+
+def _pod_price_integrals(nodes: NodeAccountingTable, pod_node: NDArray[np.intp], a0: F64, a1: F64) -> F64:
+    """∫ price dt over each pod's active part of the window, with its node's tariff in ``nodes``."""
+    out = np.zeros(pod_node.size)
+    pod_tariff = nodes.tariff_of_node[pod_node]
+    for k, tariff in enumerate(nodes.tariffs):
+        sel = (pod_tariff == k) & (a1 > a0)
+        if sel.any():
+            out[sel] = tariff.prices.integral_many(a0[sel], a1[sel])
+    return out
+
+
 def account_window(
     nodes: NodeAccountingTable,
     pods: PodTable,
@@ -304,10 +384,20 @@ def account_window(
     t0: float,
     t1: float,
     jobs: int,
+    overrides: Sequence[NodeAccountingTable] = (),
 ) -> WindowAccount:
-    """Account the window ``(t0, t1]`` for every node and for ``jobs`` jobs (indices used in ``pods.job``)."""
+    """Account the window ``(t0, t1]`` for every node and for ``jobs`` jobs (indices used in ``pods.job``).
+
+    ``overrides`` are alternative pricings of the same nodes (same names and allocatable, another cost
+    profile's parameters); pods whose ``pods.pricing`` is k pay their share at ``overrides[k]``.
+    """
     if not (math.isfinite(t0) and math.isfinite(t1)) or t1 < t0:
         raise ValueError(f"window ({t0}, {t1}] is not a finite forward interval")
+    for table in overrides:
+        if table.names != nodes.names or table.allocatable.shape != nodes.allocatable.shape:
+            raise ValueError("an override pricing must cover the same nodes in the same order")
+    if pods.pricing is not None and pods.pricing.size and int(pods.pricing.max()) >= len(overrides):
+        raise ValueError("a pod's pricing index has no override table")
     n = len(nodes)
     dt = t1 - t0
     # --- which part of the window each pod ran
@@ -326,15 +416,19 @@ def account_window(
     dcgm_ok = np.isfinite(readings.gpu_watts)
     cpu_ok = np.isfinite(cpu_meas)
     gpu_util_ok = np.isfinite(gpu_meas) | ~has_gpus
-    u_cpu = np.where(cpu_ok, cpu_meas, allocation[:, 0])
-    u_gpu = np.where(np.isfinite(gpu_meas), gpu_meas, allocation[:, 1])
+    measured_inputs = _Measured(
+        u_cpu=np.where(cpu_ok, cpu_meas, allocation[:, 0]),
+        u_gpu=np.where(np.isfinite(gpu_meas), gpu_meas, allocation[:, 1]),
+        kepler_ok=kepler_ok,
+        dcgm_ok=dcgm_ok,
+        kepler_watts=readings.kepler_watts,
+        kepler_includes_gpu=readings.kepler_includes_gpu,
+        gpu_watts=readings.gpu_watts,
+    )
+    u_cpu, u_gpu = measured_inputs.u_cpu, measured_inputs.u_gpu
 
     # --- power (IT): measured components where available, model for the rest
-    platform_model = nodes.power.platform_watts(u_cpu)
-    gpu_model = nodes.power.gpu_watts(u_gpu)
-    gpu_part = np.where(dcgm_ok, readings.gpu_watts, gpu_model)
-    kepler_total = np.where(readings.kepler_includes_gpu, readings.kepler_watts, readings.kepler_watts + gpu_part)
-    it_watts = np.where(kepler_ok, kepler_total, platform_model + gpu_part)
+    it_watts = _it_watts(nodes, measured_inputs)
 
     # Fully measured: Kepler covers the node (with DCGM for GPUs when Kepler does not see them).
     gpus_covered = readings.kepler_includes_gpu | dcgm_ok | ~has_gpus
@@ -350,7 +444,8 @@ def account_window(
     source[estimated] = Source.ESTIMATED
 
     pue = nodes.power.pue
-    power = it_watts * pue
+    base = _price(nodes, it_watts, t0, t1)
+    power = base.power
     measured = np.where(fully_measured, power, np.nan)
     model_at_measured = np.where(
         cpu_ok & gpu_util_ok,
@@ -361,23 +456,7 @@ def account_window(
         * pue,
         np.nan,
     )
-
-    # --- node cost over the window and rate at t1
-    hours = dt / SECONDS_PER_HOUR
-    price_integral = np.empty(n)
-    for k, tariff in enumerate(nodes.tariffs):
-        sel = nodes.tariff_of_node == k
-        if sel.any():
-            price_integral[sel] = tariff.price_integral(t0, t1) if dt > 0.0 else 0.0
-    joules = power * dt
-    node_cost = np.stack(
-        [nodes.hardware_per_hour * hours, power * price_integral / JOULES_PER_KWH, nodes.operations_per_hour * hours],
-        axis=1,
-    )
-    price_now = nodes.price_per_kwh_at(t1)
-    rate = np.stack(
-        [nodes.hardware_per_hour, power / WATTS_PER_KILOWATT * price_now, nodes.operations_per_hour], axis=1
-    )
+    node_cost, joules, rate = base.cost, base.joules, base.rate
 
     # --- attribution: share while running × fraction of the window running
     if pods.node.size:
@@ -393,14 +472,10 @@ def account_window(
     share_sum = _sum_by(pods.node, effective, n)
     scale = np.where(share_sum > 1.0, 1.0 / np.where(share_sum > 1.0, share_sum, 1.0), 1.0)
     # Energy money per pod: its scaled share of the node's power × the price over *its* active part.
-    pod_price_integral = np.zeros(pods.node.size)
-    pod_tariff = nodes.tariff_of_node[pods.node]
-    for k, tariff in enumerate(nodes.tariffs):
-        sel = (pod_tariff == k) & (active_s > 0.0)
-        if sel.any():
-            pod_price_integral[sel] = tariff.prices.integral_many(a0[sel], a1[sel])
+    pod_price_integral = _pod_price_integrals(nodes, pods.node, a0, a1)
     pod_energy_cost = shares * scale[pods.node] * power[pods.node] * pod_price_integral / JOULES_PER_KWH
     pod_cost = np.stack([hw.pod_amounts, pod_energy_cost, ops.pod_amounts], axis=1)
+    pod_joules = en_j.pod_amounts
     attributed = np.stack([_sum_by(pods.node, pod_cost[:, c], n) for c in range(3)], axis=1)
     idle = node_cost - attributed
     # Hardware and operations are time-uniform: attribute() already made their idle exact and non-negative.
@@ -411,13 +486,44 @@ def account_window(
     running = (pods.start_s <= t1) & (pods.end_s > t1)
     run_sum = _sum_by(pods.node, shares * running, n)
     run_scale = np.where(run_sum > 1.0, 1.0 / np.where(run_sum > 1.0, run_sum, 1.0), 1.0)
-    pod_rate = (shares * running * run_scale[pods.node])[:, None] * rate[pods.node]
+    run_weight = shares * running * run_scale[pods.node]
+    pod_rate = run_weight[:, None] * rate[pods.node]
+
+    # --- re-priced pods: the same weights, another table's node amounts; the difference is reported
+    repricing_cost = np.zeros((n, 3))
+    repricing_joules = np.zeros(n)
+    if overrides and pods.pricing is not None and bool((pods.pricing >= 0).any()):
+        pod_cost = pod_cost.copy()
+        pod_joules = pod_joules.copy()
+        weight = effective * scale[pods.node]
+        for k, table in enumerate(overrides):
+            sel = np.flatnonzero(pods.pricing == k)
+            if sel.size == 0:
+                continue
+            priced = _price(table, _it_watts(table, measured_inputs), t0, t1)
+            sel_node = pods.node[sel]
+            integral = _pod_price_integrals(table, sel_node, a0[sel], a1[sel])
+            cost_k = np.stack(
+                [
+                    priced.cost[sel_node, 0] * weight[sel],
+                    shares[sel] * scale[sel_node] * priced.power[sel_node] * integral / JOULES_PER_KWH,
+                    priced.cost[sel_node, 2] * weight[sel],
+                ],
+                axis=1,
+            )
+            joules_k = priced.joules[sel_node] * weight[sel]
+            for c in range(3):
+                repricing_cost[:, c] += _sum_by(sel_node, cost_k[:, c] - pod_cost[sel, c], n)
+            repricing_joules += _sum_by(sel_node, joules_k - pod_joules[sel], n)
+            pod_cost[sel] = cost_k
+            pod_joules[sel] = joules_k
+            pod_rate[sel] = run_weight[sel, None] * priced.rate[sel_node]
 
     # --- jobs
     is_job = pods.job >= 0
     jidx = pods.job[is_job]
     job_cost = np.stack([_sum_by(jidx, pod_cost[is_job, c], jobs) for c in range(3)], axis=1)
-    job_joules = _sum_by(jidx, en_j.pod_amounts[is_job], jobs)
+    job_joules = _sum_by(jidx, pod_joules[is_job], jobs)
     job_active = np.zeros(jobs)
     np.maximum.at(job_active, jidx, active_s[is_job])
     pod_estimated = estimated[pods.node] & (active_s > 0.0)
@@ -425,7 +531,7 @@ def account_window(
     job_rate = _sum_by(jidx, pod_rate[is_job].sum(axis=1), jobs)
     other = ~is_job
     other_cost = np.stack([_sum_by(pods.node[other], pod_cost[other, c], n) for c in range(3)], axis=1)
-    other_joules = _sum_by(pods.node[other], en_j.pod_amounts[other], n)
+    other_joules = _sum_by(pods.node[other], pod_joules[other], n)
     return WindowAccount(
         t0=t0,
         t1=t1,
@@ -441,6 +547,8 @@ def account_window(
         idle_joules=en_j.idle_amounts,
         other_cost=other_cost,
         other_joules=other_joules,
+        repricing_cost=repricing_cost,
+        repricing_joules=repricing_joules,
         job_cost=job_cost,
         job_joules=job_joules,
         job_active_seconds=job_active,
