@@ -12,15 +12,20 @@ memory, so the figures are the accounting's own cost, not the API server's or Pr
   checked to give the same numbers; the ratio is reported;
 * **status writes chosen per tick** under the rate limit (default 50/s over a 30 s tick), and the CPU
   cost of building those patches (ledger settle + status body + JSON);
-* **memory**: Python heap peak during a steady tick (tracemalloc) and the process's max RSS.
+* **memory**: Python heap peak during a steady tick (tracemalloc) and the process's max RSS;
+* **re-pricing** (``spec.costProfile``): a share of the jobs (``--repriced-share``, default 10 %) names a
+  cost profile; the window pipeline with those jobs re-priced is timed against the same window without
+  (same run, same pods), and the steady tick includes it.
 
-Run: ``.venv/bin/python bench/accounting_tick.py [--nodes 5000] [--jobs 10000] [--ticks 6] [--json]``.
+Run: ``.venv/bin/python bench/accounting_tick.py [--nodes 5000] [--jobs 10000] [--ticks 6]
+[--repriced-share 0.1] [--json]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import random
@@ -49,7 +54,9 @@ INTERVAL = 30.0
 GPU_MODELS = ("A100", "H100", "V100M32", "T4", "A10")
 
 
-def inventory(n_nodes: int, n_jobs: int, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
+def inventory(
+    n_nodes: int, n_jobs: int, rng: random.Random, repriced_share: float = 0.0
+) -> tuple[list[dict[str, Any]], ...]:
     nodes: list[dict[str, Any]] = []
     free: list[tuple[str, float, float]] = []  # (node, cpu left, gpus left)
     for i in range(n_nodes):
@@ -83,6 +90,8 @@ def inventory(n_nodes: int, n_jobs: int, rng: random.Random) -> tuple[list[dict[
             spec["budget"] = {"maxCost": 1e6, "action": "notify"}
         if j % 7 == 0:
             spec["expectedDurationSeconds"] = 86400
+        if (j * 7919) % 1000 < repriced_share * 1000:  # spread over namespaces and node kinds
+            spec["costProfile"] = "gpu-h100"
         jobs.append(
             {
                 "metadata": {"namespace": f"team-{j % 50}", "name": name, "uid": uid, "resourceVersion": f"{j}"},
@@ -183,9 +192,9 @@ def baseline_window(loop: AccountingLoop, readings: NodeReadings, t0: float, t1:
     return out
 
 
-async def run(n_nodes: int, n_jobs: int, ticks: int) -> dict[str, Any]:
+async def run(n_nodes: int, n_jobs: int, ticks: int, repriced_share: float = 0.1) -> dict[str, Any]:
     rng = random.Random(7)
-    raw_nodes, raw_pods, raw_jobs = inventory(n_nodes, n_jobs, rng)
+    raw_nodes, raw_pods, raw_jobs = inventory(n_nodes, n_jobs, rng, repriced_share)
     settings = AccountingSettings(interval_seconds=INTERVAL)
     api = KubeApi.for_url("http://127.0.0.1:9")  # never called: the inventory and telemetry are given
     loop = AccountingLoop(api, default_profiles(), settings)
@@ -219,6 +228,8 @@ async def run(n_nodes: int, n_jobs: int, ticks: int) -> dict[str, Any]:
                 orjson.dumps(status_patch(new, currency="USD", per_hour=st.per_hour, to_complete=None))
                 st.ledger, st.last_write_at = new, now
                 st.clear_pending()
+            if st.profile_condition is not None:  # as if the API server had stored the condition
+                st.info = dataclasses.replace(st.info, conditions=(st.profile_condition.as_dict(),))
         build = time.perf_counter() - t_build
         loop._due = []
     # The window pipeline alone, against the per-pod baseline (same numbers, checked).
@@ -236,6 +247,21 @@ async def run(n_nodes: int, n_jobs: int, ticks: int) -> dict[str, Any]:
         s = time.perf_counter()
         acc = account_window(table, loop._bench_pods, readings, t0=t0, t1=t1, jobs=n_jobs)  # type: ignore[attr-defined]
         vec.append(time.perf_counter() - s)
+    # The same window with the jobs naming a cost profile re-priced (the tick's path), against it.
+    jobs_info = [loop.jobs[j["metadata"]["uid"]].info for j in raw_jobs]
+    overrides, repriced_pods = loop._reprice(table, jobs_info, loop._bench_pods)  # type: ignore[attr-defined]
+    repriced = int(((repriced_pods.pricing if repriced_pods.pricing is not None else np.zeros(0)) >= 0).sum())
+    rep_times = []
+    for _ in range(5):
+        s = time.perf_counter()
+        rep_acc = account_window(table, repriced_pods, readings, t0=t0, t1=t1, jobs=n_jobs, overrides=overrides)
+        rep_times.append(time.perf_counter() - s)
+    # Conservation with re-pricing: Σ jobs + other + idle = node totals + re-pricing, per component.
+    np.testing.assert_allclose(
+        rep_acc.job_cost.sum(axis=0) + rep_acc.other_cost.sum(axis=0) + rep_acc.idle_cost.sum(axis=0),
+        rep_acc.node_cost.sum(axis=0) + rep_acc.repricing_cost.sum(axis=0),
+        rtol=1e-9,
+    )
     s = time.perf_counter()
     base = baseline_window(loop, readings, t0, t1, n_jobs)
     base_s = time.perf_counter() - s
@@ -250,6 +276,9 @@ async def run(n_nodes: int, n_jobs: int, ticks: int) -> dict[str, Any]:
         "first_tick_windows": first_windows,
         "tick_steady_seconds": statistics.median(times[2:]),
         "window_pipeline_seconds": statistics.median(vec),
+        "repriced_pods": repriced,
+        "window_pipeline_repriced_seconds": statistics.median(rep_times),
+        "repricing_overhead_ratio": statistics.median(rep_times) / statistics.median(vec),
         "baseline_per_pod_python_seconds": base_s,
         "speedup_vs_baseline": base_s / statistics.median(vec),
         "status_writes_per_tick": writes_per_tick,
@@ -266,9 +295,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--ticks", type=int, default=6)
+    parser.add_argument("--repriced-share", type=float, default=0.1, help="share of jobs naming a cost profile")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    out = asyncio.run(run(args.nodes, args.jobs, args.ticks))
+    out = asyncio.run(run(args.nodes, args.jobs, args.ticks, args.repriced_share))
     if args.json:
         print(json.dumps(out, indent=2))
         return
@@ -279,6 +309,10 @@ def main() -> None:
     )
     print(f"  tick, steady (median)            {out['tick_steady_seconds'] * 1000:8.0f} ms")
     print(f"  window pipeline alone            {out['window_pipeline_seconds'] * 1000:8.1f} ms")
+    print(
+        f"  ... with spec.costProfile        {out['window_pipeline_repriced_seconds'] * 1000:8.1f} ms"
+        f"   ({out['repriced_pods']} pods re-priced; ratio {out['repricing_overhead_ratio']:.2f}x)"
+    )
     print(
         f"  baseline: same window per pod    {out['baseline_per_pod_python_seconds'] * 1000:8.0f} ms"
         f"   ratio {out['speedup_vs_baseline']:.0f}x"
