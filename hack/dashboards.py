@@ -180,6 +180,20 @@ def build_dashboard(
     return board
 
 
+def _budget_used(title: str, description: str, ratio_rule: str) -> PanelSpec:
+    """One bar per job: the share of a budget it has used (a budget recording rule), red at 100 %."""
+    return PanelSpec(
+        title,
+        description,
+        (Query(f"{ratio_rule}{{{NS}}}", "{{namespace}}/{{job}}", instant=True),),
+        kind="bargauge",
+        unit="percentunit",
+        width=9,
+        max_value=1,
+        thresholds=((0.9, "yellow"), (1.0, "red")),
+    )
+
+
 # --- Cost and energy -------------------------------------------------------------------------------
 
 COST_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
@@ -298,37 +312,15 @@ COST_ROWS: tuple[tuple[str, tuple[PanelSpec, ...]], ...] = (
     (
         "Budgets",
         (
-            PanelSpec(
+            _budget_used(
                 "Cost budget used",
                 "Share of spec.budget.maxCost spent per job; at 100 % the budget action applies.",
-                (
-                    Query(
-                        f"namespace_job:lepton_job_budget_cost_used:ratio{{{NS}}}",
-                        "{{namespace}}/{{job}}",
-                        instant=True,
-                    ),
-                ),
-                kind="bargauge",
-                unit="percentunit",
-                width=9,
-                max_value=1,
-                thresholds=((0.9, "yellow"), (1.0, "red")),
+                "namespace_job:lepton_job_budget_cost_used:ratio",
             ),
-            PanelSpec(
+            _budget_used(
                 "Energy budget used",
                 "Share of spec.budget.maxEnergyKWh used per job; at 100 % the budget action applies.",
-                (
-                    Query(
-                        f"namespace_job:lepton_job_budget_energy_used:ratio{{{NS}}}",
-                        "{{namespace}}/{{job}}",
-                        instant=True,
-                    ),
-                ),
-                kind="bargauge",
-                unit="percentunit",
-                width=9,
-                max_value=1,
-                thresholds=((0.9, "yellow"), (1.0, "red")),
+                "namespace_job:lepton_job_budget_energy_used:ratio",
             ),
             PanelSpec(
                 "Jobs over budget",

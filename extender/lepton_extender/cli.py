@@ -5,41 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 from pathlib import Path
 
+from lepton_core.cli_types import fraction, name_value, positive_float
 from lepton_core.scoring import Preset, ScoringPolicy, ScoringWeights
 from lepton_extender.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ExtenderSettings
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1]: {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0.0):
-        raise argparse.ArgumentTypeError(f"expected a positive number: {text!r}")
-    return value
-
-
-def _weight(text: str) -> tuple[str, float]:
-    name, sep, raw = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, e.g. balance=0.5: {text!r}")
-    try:
-        return name.strip().replace("-", "_"), float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"weight {name!r}: not a number: {raw!r}") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--weight",
-        type=_weight,
+        type=name_value,
         action="append",
         default=[],
         metavar="NAME=VALUE",
@@ -73,18 +43,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--max-utilization",
-        type=_fraction,
+        type=fraction,
         default=0.95,
         help="filter: reject when predicted CPU/GPU utilization after placement exceeds this (default 0.95)",
     )
     p.add_argument(
         "--soft-utilization",
-        type=_fraction,
+        type=fraction,
         default=0.75,
         help="overload risk starts above this predicted utilization (default 0.75)",
     )
     p.add_argument(
-        "--stale-after-seconds", type=_positive, default=120.0, help="telemetry older than this is stale (default 120)"
+        "--stale-after-seconds",
+        type=positive_float,
+        default=120.0,
+        help="telemetry older than this is stale (default 120)",
     )
     p.add_argument(
         "--fail-closed",
@@ -98,23 +71,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"largest accepted request body (default {DEFAULT_MAX_BODY_BYTES})",
     )
     p.add_argument(
-        "--telemetry-interval-seconds", type=_positive, default=15.0, help="telemetry poll period (default 15)"
+        "--telemetry-interval-seconds", type=positive_float, default=15.0, help="telemetry poll period (default 15)"
     )
     p.add_argument(
         "--assume-ttl-seconds",
-        type=_positive,
+        type=positive_float,
         default=30.0,
         help="drop an assumed placement not bound within this time (default 30)",
     )
     p.add_argument(
         "--settle-seconds",
-        type=_positive,
+        type=positive_float,
         default=60.0,
         help="count a placement as pending until telemetry observed this long after it (default 60)",
     )
     p.add_argument(
         "--decision-log-per-second",
-        type=_positive,
+        type=positive_float,
         default=100.0,
         help="at most this many decision log lines per second; the rest are counted (default 100)",
     )

@@ -4,7 +4,8 @@ Accepted shapes, JSON or YAML: a ``v1.NodeList`` exactly as ``kubectl get nodes 
 ``v1.List`` holding nodes and pods (``kubectl get nodes,pods -A -o json``), a ``v1.PodList``, or a single
 Node. Items of other kinds are skipped. Errors name the item: ``items[3].status.allocatable.cpu: …``.
 
-Neighbours: ``sources.InventorySource`` feeds the result into the snapshot; ``objects`` reads each item.
+Neighbours: ``sources.InventorySource`` feeds the result into the snapshot; ``lepton_core.kube.objects``
+reads each item.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 import yaml
 
-from lepton_extender.objects import NodeInfo, ObjectError, PodInfo, get, read_node, read_pod
+from lepton_core.kube.objects import NodeInfo, ObjectError, PodInfo, get, read_node, read_pod
 
 
 class InventoryError(ValueError):

@@ -33,9 +33,9 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from lepton_core.kube.objects import PodInfo
 from lepton_core.scoring import PodDemand, ScoreResult, normalize_scores, score_nodes, top_candidates
 from lepton_extender.metrics import ExtenderMetrics
-from lepton_extender.objects import PodInfo
 from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
 from lepton_extender.wire import ExtenderArgs, render_priorities

@@ -33,11 +33,11 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from lepton_core.kube.objects import NodeInfo, PodInfo, Resources
 from lepton_core.profiles import CostProfile, ProfileError, ProfileSet
 from lepton_core.scoring import COL, NodeCostTable, NodeState, PodDemand, score_nodes
 from lepton_core.telemetry import NodeTelemetry, Signal, TelemetrySnapshot
 from lepton_extender.names import NameTable
-from lepton_extender.objects import NodeInfo, PodInfo, Resources
 from lepton_extender.wire import PriorityTable
 
 log = logging.getLogger("lepton.extender.snapshot")

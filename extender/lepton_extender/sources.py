@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from lepton_core.kube.objects import NodeInfo, ObjectError, PodInfo, get, read_node, read_pod
 from lepton_extender.inventory import Inventory, load_inventory
-from lepton_extender.objects import NodeInfo, ObjectError, PodInfo, get, read_node, read_pod
 
 log = logging.getLogger("lepton.extender.sources")
 

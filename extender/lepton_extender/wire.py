@@ -22,8 +22,8 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
 from lepton_extender.names import raw_array
-from lepton_extender.objects import ObjectError, PodInfo, get, read_pod
 
 
 class WireError(Exception):

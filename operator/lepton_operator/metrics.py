@@ -58,6 +58,21 @@ def _gauge(name: mn.MetricName) -> GaugeMetricFamily:
     return GaugeMetricFamily(name.name, name.help, labels=list(name.labels))
 
 
+def _single(name: mn.MetricName, value: float) -> GaugeMetricFamily:
+    """A gauge without labels holding one value."""
+    gauge = _gauge(name)
+    gauge.add_metric([], value)
+    return gauge
+
+
+def _add_components(
+    family: CounterMetricFamily | GaugeMetricFamily, keys: list[str], values: Iterable[float], currency: str
+) -> None:
+    """One sample per cost component (``COMPONENTS`` order), labelled ``keys + [component, currency]``."""
+    for component, value in zip(COMPONENTS, values, strict=True):
+        family.add_metric([*keys, component, currency], float(value))
+
+
 class AccountingCollector(Collector):
     """Builds the accounting metric families from the loop's latest view at scrape time."""
 
@@ -80,8 +95,7 @@ class AccountingCollector(Collector):
         exceeded = _gauge(mn.JOB_BUDGET_EXCEEDED)
         for (ns, name), job in sorted(v.jobs.items()):
             money = job.amounts.cost()
-            for component, value in zip(COMPONENTS, (money.hardware, money.energy, money.operations), strict=True):
-                cost.add_metric([ns, name, component, v.currency], value)
+            _add_components(cost, [ns, name], (money.hardware, money.energy, money.operations), v.currency)
             joules.add_metric([ns, name], job.amounts.joules)
             rate.add_metric([ns, name, v.currency], job.per_hour)
             est.add_metric([ns, name], 1.0 if job.estimated else 0.0)
@@ -122,8 +136,7 @@ class AccountingCollector(Collector):
                 if table.allocatable[i, 2] > 0:
                     util.add_metric([node, "nvidia.com/gpu"], float(acc.utilization[i, 1]))
                 rates = acc.node_rate_per_hour[i]
-                for component, value in zip(COMPONENTS, rates, strict=True):
-                    per_hour.add_metric([node, component, v.currency], float(value))
+                _add_components(per_hour, [node], rates, v.currency)
                 itype = v.instance_types[i] if i < len(v.instance_types) else ""
                 total = float(rates.sum())
                 total_h.add_metric([node, itype], total)
@@ -153,31 +166,26 @@ class AccountingCollector(Collector):
         for node in sorted(t.cost):
             idle.add_metric([node, v.currency], float(np.sum(t.idle[node])))
             other.add_metric([node, v.currency], float(np.sum(t.other[node])))
-            for component, value in zip(COMPONENTS, t.cost[node], strict=True):
-                node_cost.add_metric([node, component, v.currency], float(value))
+            _add_components(node_cost, [node], t.cost[node], v.currency)
             node_joules.add_metric([node], t.joules[node])
             if np.any(repriced[node] != 0.0) or repriced_joules[node] != 0.0:  # only where a job was re-priced
-                for component, value in zip(COMPONENTS, repriced[node], strict=True):
-                    repricing.add_metric([node, component, v.currency], float(value))
+                _add_components(repricing, [node], repriced[node], v.currency)
                 repricing_joules.add_metric([node], repriced_joules[node])
         yield from (idle, node_cost, node_joules, other, repricing, repricing_joules)
 
     def _health(self, v: AccountingView) -> Iterable[Metric]:
-        tick = _gauge(mn.ACCOUNTING_TICK_DURATION_SECONDS)
-        tick.add_metric([], v.tick_seconds)
+        yield _single(mn.ACCOUNTING_TICK_DURATION_SECONDS, v.tick_seconds)
         writes = _counter(mn.ACCOUNTING_STATUS_WRITES_TOTAL)
         for outcome, count in sorted(v.writes.items()):
             writes.add_metric([outcome], float(count))
+        yield writes
         errors = _counter(mn.ACCOUNTING_TELEMETRY_ERRORS_TOTAL)
         for query, count in sorted(v.telemetry_errors.items()):
             errors.add_metric([query], float(count))
-        estimated = _gauge(mn.ACCOUNTING_ESTIMATED_NODES)
-        estimated.add_metric([], float(v.estimated_nodes))
-        pending = _gauge(mn.ACCOUNTING_PENDING_JOBS)
-        pending.add_metric([], float(v.pending_jobs))
-        active = _gauge(mn.ACCOUNTING_ACTIVE)
-        active.add_metric([], 1.0 if v.active else 0.0)
-        yield from (tick, writes, errors, estimated, pending, active)
+        yield errors
+        yield _single(mn.ACCOUNTING_ESTIMATED_NODES, float(v.estimated_nodes))
+        yield _single(mn.ACCOUNTING_PENDING_JOBS, float(v.pending_jobs))
+        yield _single(mn.ACCOUNTING_ACTIVE, 1.0 if v.active else 0.0)
 
 
 def accounting_registry(view: Callable[[], AccountingView]) -> CollectorRegistry:

@@ -4,47 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from lepton_core.cli_types import fraction, non_negative_float, non_negative_int, positive_float
 from lepton_core.models.cost import estimate_cost
 from lepton_core.profiles import load_profile_set
 from lepton_core.units import JOULES_PER_KWH
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0.0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0.0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
-
-
-def _utilization(text: str) -> float:
-    value = _non_negative(text)
-    if value > 1.0:
-        raise argparse.ArgumentTypeError(f"utilization is a fraction in [0, 1]: {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,40 +29,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--price-per-kwh 1.0 --hardware-price 5000 --lifetime-years 5 --ops-per-node-year 2000"
         ),
     )
-    est.add_argument("--nodes", type=_count, required=True, help="number of nodes")
+    est.add_argument("--nodes", type=non_negative_int, required=True, help="number of nodes")
     power = est.add_mutually_exclusive_group(required=True)
-    power.add_argument("--power-watts", type=_non_negative, help="average power per node, in watts")
+    power.add_argument("--power-watts", type=non_negative_float, help="average power per node, in watts")
     power.add_argument("--profile", help="a cost profile name: power from its curve at --utilization")
     est.add_argument("--profiles", type=Path, help="cost profile file (default: the shipped profiles)")
     est.add_argument(
         "--utilization",
-        type=_utilization,
+        type=fraction,
         default=None,
         help="CPU and GPU utilization in [0, 1] for --profile (default 0.5)",
     )
-    est.add_argument("--hours", type=_non_negative, required=True, help="powered hours (energy)")
+    est.add_argument("--hours", type=non_negative_float, required=True, help="powered hours (energy)")
     est.add_argument(
         "--window-hours",
-        type=_non_negative,
+        type=non_negative_float,
         default=None,
         help="calendar window for hardware and operations (default: --hours)",
     )
     est.add_argument(
         "--price-per-kwh",
-        type=_non_negative,
+        type=non_negative_float,
         default=None,
         help="electricity price per kWh (default: the profile's mean price, else required)",
     )
-    est.add_argument("--hardware-price", type=_non_negative, default=None, help="purchase price per node")
+    est.add_argument("--hardware-price", type=non_negative_float, default=None, help="purchase price per node")
     est.add_argument(
         "--lifetime-years",
-        type=_positive,
+        type=positive_float,
         default=None,
         help="amortization lifetime; omit to charge the full purchase price to the window",
     )
-    est.add_argument("--residual-value", type=_non_negative, default=0.0, help="resale value per node at end of life")
-    est.add_argument("--ops-per-node-year", type=_non_negative, default=None, help="operations cost per node-year")
-    est.add_argument("--ops-fixed", type=_non_negative, default=0.0, help="operations lump sum for the window")
+    est.add_argument(
+        "--residual-value", type=non_negative_float, default=0.0, help="resale value per node at end of life"
+    )
+    est.add_argument("--ops-per-node-year", type=non_negative_float, default=None, help="operations cost per node-year")
+    est.add_argument("--ops-fixed", type=non_negative_float, default=0.0, help="operations lump sum for the window")
     est.add_argument("--currency", default=None, help="currency code for display (default USD or the profiles')")
     est.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
     est.set_defaults(handler=_estimate)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from lepton_core.cli_types import name_value, non_negative_float, positive_int
 from lepton_simulator.engine import Replay, ReplayResult
 from lepton_simulator.lower_bound import lower_bound
 from lepton_simulator.policies import POLICIES, make_policy
@@ -25,37 +25,6 @@ from lepton_simulator.policies.lepton import EXTENDER_WEIGHT, LeptonPolicy, simu
 from lepton_simulator.report import SimulationReport, render_table, write_plot
 from lepton_simulator.scenario import ScenarioOptions, load_scenario
 from lepton_simulator.settings import AutoscalerSettings, Lifecycle, SimulationSettings
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0.0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def _weight(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not sep or not name or not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, e.g. overload_risk=0 (got {text!r})")
-    return name.strip(), number
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     src.add_argument("--trace", help="'sample' (default, embedded) or 'openb[:VARIANT]' (needs the data folder)")
     src.add_argument("--jobs", type=Path, help="generic jobs CSV (with --nodes)")
     src.add_argument("--nodes", type=Path, help="generic nodes CSV (with --jobs)")
-    src.add_argument("--limit", type=_count, help="replay only the first N jobs")
+    src.add_argument("--limit", type=positive_int, help="replay only the first N jobs")
     src.add_argument(
         "--data-dir",
         type=Path,
@@ -104,14 +73,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--lepton-weight",
         action="append",
-        type=_weight,
+        type=name_value,
         default=[],
         metavar="NAME=VALUE",
         help="override one of Lepton's scoring weights, e.g. overload_risk=0 (repeatable)",
     )
     run.add_argument(
         "--extender-weight",
-        type=_count,
+        type=positive_int,
         metavar="N",
         default=EXTENDER_WEIGHT,
         help=f"weight of the Lepton extender beside kube-scheduler's default plugins (default {EXTENDER_WEIGHT})",
@@ -119,14 +88,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defaults = AutoscalerSettings()
     run.add_argument(
         "--idle-release",
-        type=_seconds,
+        type=non_negative_float,
         default=None,
         metavar="SECONDS",
         help=f"autoscaled: release a node empty this long (default {defaults.idle_release_seconds:g})",
     )
     run.add_argument(
         "--boot-delay",
-        type=_seconds,
+        type=non_negative_float,
         default=None,
         metavar="SECONDS",
         help=f"autoscaled: time from provisioning to ready (default {defaults.boot_delay_seconds:g})",

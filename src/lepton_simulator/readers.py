@@ -151,6 +151,19 @@ def _read_text(path: Path) -> io.StringIO:
         raise TraceError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def _named_nodes(records: Iterable[_Row], name_field: str, source: str) -> Iterator[tuple[_Row, str]]:
+    """Each node row with its name; a name seen before is an error, and so is a file without nodes."""
+    seen: set[str] = set()
+    for r in records:
+        name = r.text(name_field)
+        if name in seen:
+            raise r.error(name_field, f"duplicate node name {name!r}")
+        seen.add(name)
+        yield r, name
+    if not seen:
+        raise TraceError(f"{source}: no nodes")
+
+
 def _models(text: str) -> frozenset[str] | None:
     parts = frozenset(p.strip() for p in text.split("|") if p.strip())
     return parts or None
@@ -191,12 +204,7 @@ def parse_openb_pods(lines: Iterable[str], source: str) -> JobTable:
 
 def parse_openb_nodes(lines: Iterable[str], source: str) -> tuple[NodeSpec, ...]:
     nodes: list[NodeSpec] = []
-    seen: set[str] = set()
-    for r in _records(lines, source, _OPENB_NODE_COLUMNS, None):
-        name = r.text("sn")
-        if name in seen:
-            raise r.error("sn", f"duplicate node name {name!r}")
-        seen.add(name)
+    for r, name in _named_nodes(_records(lines, source, _OPENB_NODE_COLUMNS, None), "sn", source):
         cpu = r.whole("cpu_milli")
         gpu = r.whole("gpu")
         model = r.text("model") if gpu > 0 else ""
@@ -212,8 +220,6 @@ def parse_openb_nodes(lines: Iterable[str], source: str) -> tuple[NodeSpec, ...]
                 labels=default_labels(cpu, gpu, model),
             )
         )
-    if not nodes:
-        raise TraceError(f"{source}: no nodes")
     return tuple(nodes)
 
 
@@ -270,12 +276,7 @@ def _labels(row: _Row) -> dict[str, str]:
 
 def parse_generic_nodes(lines: Iterable[str], source: str) -> tuple[NodeSpec, ...]:
     nodes: list[NodeSpec] = []
-    seen: set[str] = set()
-    for r in _records(lines, source, _NODE_REQUIRED, _NODE_OPTIONAL):
-        name = r.text("name")
-        if name in seen:
-            raise r.error("name", f"duplicate node name {name!r}")
-        seen.add(name)
+    for r, name in _named_nodes(_records(lines, source, _NODE_REQUIRED, _NODE_OPTIONAL), "name", source):
         cpu = r.whole("cpu_milli")
         gpu = r.whole("gpu")
         model = r.text("gpu_model")
@@ -296,8 +297,6 @@ def parse_generic_nodes(lines: Iterable[str], source: str) -> tuple[NodeSpec, ..
                 labels=labels,
             )
         )
-    if not nodes:
-        raise TraceError(f"{source}: no nodes")
     return tuple(nodes)
 
 

@@ -20,10 +20,13 @@ from lepton_core.accounting.amounts import NANO_PER_UNIT, Amounts
 from lepton_core.accounting.budget import Budget, BudgetAction, check_budget, cost_to_complete
 from lepton_core.accounting.history import HistoryPolicy
 from lepton_core.accounting.ledger import Increment, new_ledger
+from lepton_core.kube import Resources
+from lepton_core.kube.fields import non_negative_quantity
+from lepton_core.kube.objects import read_node, read_pod
 from lepton_core.telemetry.identity import NodeIdentity, RelabelRule
 from lepton_core.telemetry.prometheus import PrometheusError, parse_query_response
 from lepton_core.telemetry.promql import MetricVariant, promql_duration
-from lepton_operator.accounting.inventory import format_time, parse_job, parse_pod, parse_quantity, parse_time
+from lepton_operator.accounting.inventory import format_time, parse_job, parse_node, parse_pod, parse_time
 from lepton_operator.accounting.service import settings_from_options
 from lepton_operator.accounting.status import ledger_from_status, status_patch
 
@@ -87,7 +90,7 @@ def test_a_prometheus_error_answer_names_its_type() -> None:
 @settings(max_examples=300)
 @given(_json)
 def test_any_kubernetes_object_parses_or_raises_value_error(obj: Any) -> None:
-    for parse in (lambda o: parse_pod(o, {}), parse_job):
+    for parse in (lambda o: parse_pod(o, {}), parse_job, parse_node):
         try:
             parse(obj if isinstance(obj, dict) else {"metadata": obj})
         except ValueError:
@@ -124,7 +127,7 @@ def test_pods_are_charged_from_their_containers_start_to_their_finish() -> None:
     assert running is not None
     assert running.start_s == parse_time("2024-03-04T00:00:05.250Z", "t")
     assert math.isinf(running.end_s)
-    assert running.requests == {"cpu": 4.0, "memory": 2 * 2**30, "nvidia.com/gpu": 1.0}  # init max wins
+    assert running.requests == Resources(4.0, 2 * 2**30, 1.0)  # init max wins
     assert running.job_uid == "uid-1"  # through the label when there is no owner reference
     done = parse_pod(
         _pod(
@@ -147,6 +150,100 @@ def test_pods_are_charged_from_their_containers_start_to_their_finish() -> None:
         parse_pod(bad, jobs)
 
 
+GIB = 2**30
+MIB = 2**20
+
+
+def _running(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": "p", "uid": "u-p"},
+        "spec": {"nodeName": "n1", **spec},
+        "status": {"phase": "Running", "startTime": "2024-03-04T00:00:00Z"},
+    }
+
+
+def _container(name: str, requests: dict[str, str] | None = None, limits: dict[str, str] | None = None) -> Any:
+    resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v is not None}
+    return {"name": name, "resources": resources}
+
+
+_SIDECAR = {**_container("proxy", {"cpu": "1", "memory": "256Mi"}), "restartPolicy": "Always"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(  # the init container needs more CPU than the containers: the pod reserves it
+            {
+                "containers": [_container("main", {"cpu": "2", "memory": "1Gi"})],
+                "initContainers": [_container("setup", {"cpu": "3", "memory": "512Mi"})],
+            },
+            Resources(3.0, GIB, 0.0),
+            id="init-container",
+        ),
+        pytest.param(  # a sidecar runs beside the containers and beside every init container after it
+            {
+                "containers": [_container("main", {"cpu": "2", "memory": "1Gi"})],
+                "initContainers": [_SIDECAR, _container("migrate", {"cpu": "2.5"})],
+            },
+            Resources(3.5, GIB + 256 * MIB, 0.0),
+            id="sidecar",
+        ),
+        pytest.param(  # the RuntimeClass's overhead is added on top
+            {
+                "containers": [_container("main", {"cpu": "2", "memory": "1Gi"})],
+                "overhead": {"cpu": "250m", "memory": "128Mi"},
+            },
+            Resources(2.25, GIB + 128 * MIB, 0.0),
+            id="overhead",
+        ),
+        pytest.param(  # a missing request defaults to the limit (GPUs are usually given as limits only)
+            {"containers": [_container("main", {"cpu": "1"}, {"cpu": "4", "memory": "2Gi", "nvidia.com/gpu": "2"})]},
+            Resources(1.0, 2 * GIB, 2.0),
+            id="limits-only",
+        ),
+        pytest.param(
+            {
+                "containers": [
+                    _container("main", {"cpu": "1", "memory": "1Gi"}, {"nvidia.com/gpu": "2"}),
+                    _container("logger", None, {"cpu": "2", "memory": "2Gi"}),
+                ],
+                "initContainers": [
+                    _container("setup", {"cpu": "4"}),
+                    _SIDECAR,
+                    _container("warmup", {"cpu": "4.5"}),
+                ],
+                "overhead": {"cpu": "250m", "memory": "128Mi"},
+            },
+            Resources(5.75, 3 * GIB + 384 * MIB, 2.0),  # accounting used to charge (4.5 CPU, 1 GiB, no GPU)
+            id="all-together",
+        ),
+    ],
+)
+def test_accounting_charges_a_pod_for_what_the_scheduler_places_it_by(
+    spec: dict[str, Any], expected: Resources
+) -> None:
+    pod = _running(spec)
+    charged = parse_pod(pod, {})
+    assert charged is not None
+    assert charged.requests == read_pod(pod).requests  # the extender's view of the same object
+    assert charged.requests.cpu_cores == pytest.approx(expected.cpu_cores)
+    assert (charged.requests.memory_bytes, charged.requests.gpus) == (expected.memory_bytes, expected.gpus)
+
+
+def test_accounting_prices_a_node_by_the_allocatable_the_scheduler_sees() -> None:
+    node = {
+        "metadata": {"name": "n1", "labels": {"node.kubernetes.io/instance-type": "mi300x"}},
+        "status": {"capacity": {"cpu": "96", "memory": "1Ti", "amd.com/gpu": "8"}},  # no allocatable: capacity
+    }
+    info = parse_node(node)
+    assert info.allocatable == read_node(node).allocatable == Resources(96.0, 2.0**40, 8.0)
+    assert info.instance_type == "mi300x"
+    bad = {"metadata": {"name": "n2"}, "status": {"allocatable": {"cpu": "lots"}}}
+    with pytest.raises(ValueError, match=r"node n2: status.allocatable.cpu: not a quantity"):
+        parse_node(bad)
+
+
 def test_job_budgets_are_validated_naming_the_field() -> None:
     base = {"metadata": {"namespace": "ns", "name": "j", "uid": "u"}, "spec": {}}
     with pytest.raises(ValueError, match=r"spec.budget.action: expected notify, suspend or stop"):
@@ -158,13 +255,14 @@ def test_job_budgets_are_validated_naming_the_field() -> None:
 
 
 def test_quantities_and_times() -> None:
-    assert parse_quantity("500m", "x") == 0.5
-    assert parse_quantity("16Gi", "x") == 16 * 2**30
-    assert parse_quantity("1e3", "x") == 1000.0
-    assert parse_quantity(2, "x") == 2.0
-    for bad in ("-1", "1.5.5", "Gi", True, None, "9" * 80):
+    # Accounting reads quantities through the shared field reader: every error names the field.
+    assert non_negative_quantity("500m", "x") == 0.5
+    assert non_negative_quantity("16Gi", "x") == 16 * 2**30
+    assert non_negative_quantity("1e3", "x") == 1000.0
+    assert non_negative_quantity(2, "x") == 2.0
+    for bad in ("-1", "1.5.5", "Gi", True, None, "9" * 80, "1e999"):
         with pytest.raises(ValueError, match="x: "):
-            parse_quantity(bad, "x")
+            non_negative_quantity(bad, "x")
     t = 1_709_510_400.125
     assert parse_time(format_time(t), "t") == t
 

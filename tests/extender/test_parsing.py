@@ -1,5 +1,5 @@
-"""Quantities, pods, nodes and inventory files: examples from the Kubernetes docs, and fuzzing that
-nothing but the module's own error ever escapes a parser."""
+"""Quantities, pods, nodes (``lepton_core.kube``, as the extender reads them) and inventory files: examples
+from the Kubernetes docs, and fuzzing that nothing but the module's own error ever escapes a parser."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lepton_core.kube.objects import ObjectError, read_node, read_pod
+from lepton_core.kube.quantity import QuantityError, parse_quantity
 from lepton_extender.inventory import InventoryError, load_inventory, parse_inventory
-from lepton_extender.objects import ObjectError, read_node, read_pod
-from lepton_extender.quantity import QuantityError, parse_quantity
 from lepton_extender.wire import WireError, parse_args
 from tests.extender import fixtures as fx
 from tests.extender.strategies import KEYS, json_values, mutations

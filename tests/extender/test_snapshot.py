@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lepton_core.kube.objects import read_node, read_pod
 from lepton_core.profiles import ProfileSet, default_profiles
 from lepton_core.scoring import NodeState
 from lepton_core.telemetry import NodeTelemetry, Signal, TelemetrySnapshot
 from lepton_extender.names import HAVE_NUMBA, NameTable, raw_array
-from lepton_extender.objects import read_node, read_pod
 from lepton_extender.snapshot import ClusterSnapshot
 from tests.extender import fixtures as fx
 from tests.extender.conftest import T0, Clock

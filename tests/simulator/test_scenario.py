@@ -8,6 +8,7 @@ import pytest
 
 from lepton_core.models.tariff import FlatTariff, HourlySeriesTariff
 from lepton_core.profiles import default_profiles
+from lepton_simulator.carbon import load_carbon_csv, resolve_carbon_zone
 from lepton_simulator.readers import parse_generic_nodes, parse_text
 from lepton_simulator.scenario import ScenarioOptions, build_catalog, find_data_dir, load_scenario, resolve_tariff
 
@@ -76,3 +77,43 @@ def test_explicit_start_and_no_data_dir() -> None:
     sc = load_scenario(ScenarioOptions(data_dir=Path("none"), start="2023-06-07T12:00:00Z", limit=3))
     assert sc.start_epoch_s == 1686139200.0
     assert find_data_dir(Path("none")) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Time,Carbon Intensity gCO₂eq/kWh (LCA)\n", r"c\.csv:1: no 'Datetime \(UTC\)' column"),
+        ("Datetime (UTC),Price (USD/MWh)\n", r"c\.csv:1: no 'Carbon Intensity gCO₂eq/kWh \(LCA\)'-style column"),
+        (
+            "Datetime (UTC),Carbon Intensity gCO₂eq/kWh (direct)\n2023-01-01 00:00,10\n2023-01-01 01:00,-1\n",
+            r"c\.csv:3: Carbon Intensity gCO₂eq/kWh \(direct\): must be a non-negative number",
+        ),
+        (
+            "Datetime (UTC),Carbon Intensity gCO2eq/kWh\n2023-01-01 01:00,10\n2023-01-01 00:00,20\n",
+            r"c\.csv:3: Datetime \(UTC\): timestamps must increase",
+        ),
+        (
+            "Datetime (UTC),Carbon Intensity gCO₂eq/kWh (LCA)\n",
+            r"c\.csv: no 'Carbon Intensity gCO₂eq/kWh \(LCA\)' values",
+        ),
+    ],
+)
+def test_bad_carbon_files_name_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_carbon_csv(path)
+
+
+def test_carbon_prefers_the_life_cycle_column_and_zone_files_are_found_like_price_files(tmp_path: Path) -> None:
+    header = "Datetime (UTC),Carbon Intensity gCO₂eq/kWh (direct),Carbon Intensity gCO₂eq/kWh (LCA)\n"
+    for year in (2022, 2023):
+        (tmp_path / f"carbon_XX_{year}_hourly.csv").write_text(header + "2023-01-01 00:00,100,300\n", encoding="utf-8")
+    path = resolve_carbon_zone(tmp_path, "XX")
+    assert path.name == "carbon_XX_2023_hourly.csv"  # the latest year
+    series = load_carbon_csv(path)
+    assert series.basis == "LCA" and series.intensity.value_at(0.0) == 300.0
+    with pytest.raises(ValueError, match=r"no carbon file for zone 'YY' .* \(zones there: XX\)"):
+        resolve_carbon_zone(tmp_path, "YY")
+    with pytest.raises(ValueError, match="cannot read carbon series"):
+        load_carbon_csv(tmp_path / "missing.csv")

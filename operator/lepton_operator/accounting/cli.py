@@ -1,4 +1,4 @@
-"""``lepton operator`` flags for live cost accounting (import-light: argparse only).
+"""``lepton operator`` flags for live cost accounting (import-light: argparse and ``lepton_core.cli_types``).
 
 ``lepton_operator.cli`` calls ``add_arguments`` when this module exists; the values reach
 ``lepton_operator.accounting.service`` as ``OperatorSettings.extension_options``. ``--metrics-port``
@@ -8,6 +8,8 @@ belongs to the operator itself (accounting's metrics are served on its ``/metric
 from __future__ import annotations
 
 import argparse
+
+from lepton_core.cli_types import positive_float
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cost-profiles", metavar="FILE", default=None, help="cost profiles (default: shipped ones)")
     group.add_argument(
-        "--accounting-interval", metavar="SECONDS", type=float, default=30.0, help="one tick every (default 30)"
+        "--accounting-interval",
+        metavar="SECONDS",
+        type=positive_float,
+        default=30.0,
+        help="one tick every (default 30)",
     )
     group.add_argument(
         "--accounting-max-writes-per-second",
         metavar="N",
-        type=float,
+        type=positive_float,
         default=50.0,
         help="status patches per second, averaged over a tick (default 50)",
     )

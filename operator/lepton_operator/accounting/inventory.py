@@ -4,57 +4,34 @@ Raw dicts from the API are parsed here, once per tick, into ``NodeInfo``, ``PodI
 nothing past this module looks at a raw object. A pod belongs to a LeptonJob through its
 ``ownerReferences`` (kind ``LeptonJob``, matched by uid) or, failing that, the ``lepton.ai/job-name``
 label. A pod is charged from when its containers started running (``containerStatuses[].state``,
-else ``status.startTime``) until they finished (``terminated.finishedAt`` once Succeeded/Failed).
+else ``status.startTime``) until they finished (``terminated.finishedAt`` once Succeeded/Failed), for
+the requests the scheduler placed it by: ``lepton_core.kube.pod_requests``, the rule the extender reads
+pods with (containers, init containers, sidecars, overhead, limits as default requests), and nodes'
+allocatable likewise (``node_allocatable``). Times and job ownership are accounting's own, read here.
 
 Malformed objects are skipped and counted, never fatal: one bad pod must not stop the accounting of
-ten thousand good ones. Neighbours: ``loop`` (calls ``parse_*``), ``status`` (the ledger part of a job).
+ten thousand good ones. Errors are ``ValueError`` naming the object and the field
+(``pod ns/p: spec.containers[0].resources.requests.cpu: not a quantity: 'lots'``).
+Neighbours: ``loop`` (calls ``parse_*``), ``status`` (the ledger part of a job).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from lepton_core.accounting.budget import Budget, BudgetAction
+from lepton_core.kube import Resources, node_allocatable, pod_requests
+from lepton_core.kube.fields import array, mapping
 
 _T = TypeVar("_T")
 
 JOB_NAME_LABEL = "lepton.ai/job-name"
 """Fallback link from a pod to its LeptonJob when it has no owner reference."""
-
-_BINARY = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60}
-_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
-_QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
-    r"(?:(?P<bin>[KMGTPE]i)|(?P<exp>[eE][+-]?[0-9]{1,3})|(?P<dec>[numkMGTPE]?))$"
-)
-RESOURCE_NAMES = ("cpu", "memory", "nvidia.com/gpu")
-
-
-def parse_quantity(value: object, where: str) -> float:
-    """A Kubernetes quantity (``500m``, ``16Gi``, ``2``, ``1e3``) in base units; ValueError names ``where``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{where}: not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        out = float(value)
-    elif isinstance(value, str) and len(value) <= 64 and (m := _QUANTITY.match(value.strip())):
-        number = float(m["num"])
-        if m["bin"]:
-            out = number * _BINARY[m["bin"]]
-        elif m["exp"]:
-            out = number * 10.0 ** int(m["exp"][1:])
-        else:
-            out = number * _DECIMAL[m["dec"] or ""]
-    else:
-        raise ValueError(f"{where}: not a quantity: {str(value)[:64]!r}")
-    if not math.isfinite(out) or out < 0.0:
-        raise ValueError(f"{where}: quantity out of range: {value!r}")
-    return out
 
 
 def parse_time(text: object, where: str) -> float:
@@ -77,46 +54,19 @@ def format_time(unix_seconds: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
-def _map(raw: Any, where: str) -> Mapping[str, Any]:
-    """A nested object: absent is empty, anything but an object is a ValueError naming ``where``."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"{where}: expected an object")
-    return raw
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ValueError(f"{where}: expected a list")
-    return raw
-
-
-def _resources(raw: Any, where: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if raw is None:
-        return out
-    raw = _map(raw, where)
-    for name in RESOURCE_NAMES:
-        if name in raw:
-            out[name] = parse_quantity(raw[name], f"{where}.{name}")
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
     name: str
     labels: Mapping[str, str]
-    allocatable: Mapping[str, float]
+    allocatable: Resources
+    """CPU cores, memory bytes and GPUs, as the scheduler extender reads them."""
     addresses: tuple[str, ...] = ()
     """InternalIP, Hostname, …: aliases for matching Prometheus labels to this node."""
     instance_type: str = ""
 
     def signature(self) -> tuple[object, ...]:
         """What the node's cost parameters depend on: rebuild the cost table when it changes."""
-        return (self.name, tuple(sorted(self.labels.items())), tuple(sorted(self.allocatable.items())))
+        return (self.name, tuple(sorted(self.labels.items())), self.allocatable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +74,8 @@ class PodInfo:
     namespace: str
     name: str
     node: str
-    requests: Mapping[str, float]
-    """Sum over containers (init containers' max taken where larger, as the scheduler does)."""
+    requests: Resources
+    """Effective requests, as the scheduler places the pod by (``lepton_core.kube.pod_requests``)."""
     start_s: float
     end_s: float = math.inf
     job_uid: str | None = None
@@ -168,32 +118,20 @@ class ParseReport:
 
 
 def parse_node(obj: Mapping[str, Any]) -> NodeInfo:
-    meta = _map(obj.get("metadata"), "node: metadata")
+    meta = mapping(obj.get("metadata"), "node: metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ValueError("node: metadata.name is missing")
-    status = _map(obj.get("status"), f"node {name}: status")
-    alloc = _resources(status.get("allocatable") or status.get("capacity"), f"node {name}: status.allocatable")
-    labels = {str(k): str(v) for k, v in _map(meta.get("labels"), f"node {name}: metadata.labels").items()}
+    status = mapping(obj.get("status"), f"node {name}: status")
+    alloc = node_allocatable(status, f"node {name}: status")
+    labels = {str(k): str(v) for k, v in mapping(meta.get("labels"), f"node {name}: metadata.labels").items()}
     addresses = tuple(
         str(a["address"])
-        for a in _list(status.get("addresses"), f"node {name}: status.addresses")
+        for a in array(status.get("addresses"), f"node {name}: status.addresses")
         if isinstance(a, Mapping) and a.get("address")
     )
     instance_type = labels.get("node.kubernetes.io/instance-type", labels.get("beta.kubernetes.io/instance-type", ""))
     return NodeInfo(name, labels, alloc, addresses, instance_type)
-
-
-def _pod_requests(spec: Mapping[str, Any], where: str) -> dict[str, float]:
-    total: dict[str, float] = dict.fromkeys(RESOURCE_NAMES, 0.0)
-    for kind in ("containers", "initContainers"):
-        for i, c in enumerate(_list(spec.get(kind), f"{where}.{kind}")):
-            at = f"{where}.{kind}[{i}]"
-            resources = _map(_map(c, at).get("resources"), f"{at}.resources")
-            for k, v in _resources(resources.get("requests"), f"{at}.resources.requests").items():
-                # Init containers run before the others: the pod needs the larger of the two.
-                total[k] = total[k] + v if kind == "containers" else max(total[k], v)
-    return total
 
 
 def parse_pod(obj: Mapping[str, Any], job_uids: Mapping[str, tuple[str, str]]) -> PodInfo | None:
@@ -230,27 +168,27 @@ def _attach_job(
 
 
 def _parse_pod_core(obj: Mapping[str, Any]) -> _PodCore | None:
-    meta = _map(obj.get("metadata"), "pod: metadata")
+    meta = mapping(obj.get("metadata"), "pod: metadata")
     ns, name = meta.get("namespace"), meta.get("name")
     if not isinstance(ns, str) or not isinstance(name, str):
         raise ValueError("pod: metadata.namespace/name missing")
     where = f"pod {ns}/{name}"
-    spec = _map(obj.get("spec"), f"{where}: spec")
-    status = _map(obj.get("status"), f"{where}: status")
+    spec = mapping(obj.get("spec"), f"{where}: spec")
+    status = mapping(obj.get("status"), f"{where}: status")
     node = spec.get("nodeName")
     if not node:
         return None
     starts: list[float] = []
     ends: list[float] = []
     running = False
-    for i, cs in enumerate(_list(status.get("containerStatuses"), f"{where}: status.containerStatuses")):
+    for i, cs in enumerate(array(status.get("containerStatuses"), f"{where}: status.containerStatuses")):
         at = f"{where}: status.containerStatuses[{i}]"
-        state = _map(_map(cs, at).get("state"), f"{at}.state")
-        if state.get("running") is not None and _map(state["running"], f"{at}.state.running").get("startedAt"):
+        state = mapping(mapping(cs, at).get("state"), f"{at}.state")
+        if state.get("running") is not None and mapping(state["running"], f"{at}.state.running").get("startedAt"):
             starts.append(parse_time(state["running"]["startedAt"], f"{at}.startedAt"))
             running = True
         elif state.get("terminated") is not None:
-            term = _map(state["terminated"], f"{at}.state.terminated")
+            term = mapping(state["terminated"], f"{at}.state.terminated")
             if term.get("startedAt"):
                 starts.append(parse_time(term["startedAt"], f"{where}: containerStatuses[{i}].startedAt"))
             if term.get("finishedAt"):
@@ -265,11 +203,11 @@ def _parse_pod_core(obj: Mapping[str, Any]) -> _PodCore | None:
         end = max(ends) if ends else math.inf
     owners = tuple(
         str(ref["uid"])
-        for ref in _list(meta.get("ownerReferences"), f"{where}: metadata.ownerReferences")
+        for ref in array(meta.get("ownerReferences"), f"{where}: metadata.ownerReferences")
         if isinstance(ref, Mapping) and ref.get("kind") == "LeptonJob" and isinstance(ref.get("uid"), str)
     )
-    label = _map(meta.get("labels"), f"{where}: metadata.labels").get(JOB_NAME_LABEL)
-    info = PodInfo(ns, name, str(node), _pod_requests(spec, f"{where}: spec"), min(starts), end)
+    label = mapping(meta.get("labels"), f"{where}: metadata.labels").get(JOB_NAME_LABEL)
+    info = PodInfo(ns, name, str(node), pod_requests(spec, f"{where}: spec"), min(starts), end)
     return _PodCore(info, owners, str(label) if label else None)
 
 
@@ -282,13 +220,13 @@ def _number(value: Any, where: str) -> float | None:
 
 
 def parse_job(obj: Mapping[str, Any]) -> JobInfo:
-    meta = _map(obj.get("metadata"), "leptonjob: metadata")
+    meta = mapping(obj.get("metadata"), "leptonjob: metadata")
     ns, name, uid = meta.get("namespace"), meta.get("name"), meta.get("uid")
     if not (isinstance(ns, str) and isinstance(name, str) and isinstance(uid, str)):
         raise ValueError("leptonjob: metadata.namespace/name/uid missing")
     where = f"leptonjob {ns}/{name}: spec"
-    spec = _map(obj.get("spec"), where)
-    status = _map(obj.get("status"), f"leptonjob {ns}/{name}: status")
+    spec = mapping(obj.get("spec"), where)
+    status = mapping(obj.get("status"), f"leptonjob {ns}/{name}: status")
     budget = None
     raw_budget = spec.get("budget")
     if isinstance(raw_budget, Mapping):
@@ -306,7 +244,7 @@ def parse_job(obj: Mapping[str, Any]) -> JobInfo:
             budget = None
     conditions = tuple(
         c
-        for c in _list(status.get("conditions"), f"leptonjob {ns}/{name}: status.conditions")
+        for c in array(status.get("conditions"), f"leptonjob {ns}/{name}: status.conditions")
         if isinstance(c, Mapping)
     )
     # Any value is kept (as text): a name that is no cost profile is reported on the job, never a reason to
@@ -338,7 +276,8 @@ class InventoryParser:
     def __init__(self) -> None:
         self._nodes: dict[str, tuple[str, NodeInfo]] = {}
         self._jobs: dict[str, tuple[str, JobInfo]] = {}
-        self._pods: dict[tuple[str, str], tuple[str, _PodCore | None]] = {}
+        self._pods: dict[str, tuple[str, _PodCore | None]] = {}
+        """Pods that never ran are remembered too (as None): nothing to charge until they change."""
 
     def parse(
         self,
@@ -353,25 +292,12 @@ class InventoryParser:
         job_infos = [j for obj in jobs if (j := self._cached(obj, self._jobs, job_cache, parse_job, report))]
         uids = {j.uid: j.key for j in job_infos}
         uid_by_key = {j.key: j.uid for j in job_infos}
-        pod_cache: dict[tuple[str, str], tuple[str, _PodCore | None]] = {}
-        pod_infos: list[PodInfo] = []
-        for obj in pods:
-            meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-            rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
-            key = (str(meta.get("namespace")), str(meta.get("name"))) if isinstance(meta, Mapping) else ("", "")
-            hit = self._pods.get(key) if rv else None
-            if hit is not None and hit[0] == rv:
-                core = hit[1]
-            else:
-                try:
-                    core = _parse_pod_core(obj)
-                except ValueError as exc:
-                    report.skipped.append(str(exc))
-                    continue
-            if rv:
-                pod_cache[key] = (str(rv), core)
-            if core is not None:
-                pod_infos.append(_attach_job(core, uids, uid_by_key))
+        pod_cache: dict[str, tuple[str, _PodCore | None]] = {}
+        pod_infos = [
+            _attach_job(core, uids, uid_by_key)
+            for obj in pods
+            if (core := self._cached(obj, self._pods, pod_cache, _parse_pod_core, report))
+        ]
         self._nodes, self._jobs, self._pods = node_cache, job_cache, pod_cache
         return node_infos, pod_infos, job_infos, report
 
@@ -383,6 +309,8 @@ class InventoryParser:
         parse: Callable[[Mapping[str, Any]], _T],
         report: ParseReport,
     ) -> _T | None:
+        """``parse(obj)``, or the value remembered for its namespace/name at this resourceVersion; None when
+        it does not parse (the reason goes to ``report``). Remembered for the next tick in ``new``."""
         meta = obj.get("metadata") if isinstance(obj, Mapping) else None
         rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
         key = f"{meta.get('namespace')}/{meta.get('name')}" if isinstance(meta, Mapping) else ""

@@ -36,7 +36,7 @@ operator's accounting loop builds the tables and readings and writes the results
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from lepton_core.accounting.amounts import Amounts, quantize_energy, quantize_money
 from lepton_core.accounting.ledger import Increment
+from lepton_core.kube.resources import Resources
 from lepton_core.models.attribution import attribute, dominant_shares
 from lepton_core.models.cost import CostBreakdown
 from lepton_core.models.power import NodePowerModel, NodePowerTable
@@ -67,8 +68,9 @@ class NodeProfile(Protocol):
 
 
 F64 = NDArray[np.float64]
-RESOURCES = ("cpu", "memory", "nvidia.com/gpu")
-"""Columns of the allocatable and request matrices: CPU cores, memory bytes, GPUs."""
+RESOURCES = ("cpu", "memory", "gpu")
+"""Columns of the allocatable and request matrices: CPU cores, memory bytes, GPUs (``lepton_core.kube``'s
+``Resources``: every resource in ``GPU_RESOURCES``)."""
 
 
 class Source(IntEnum):
@@ -557,10 +559,7 @@ def account_window(
     )
 
 
-def resource_matrix(rows: Sequence[Mapping[str, float]]) -> F64:
-    """(rows, 3) from mappings keyed by Kubernetes resource names (missing = 0)."""
-    out = np.zeros((len(rows), 3))
-    for i, row in enumerate(rows):
-        for j, name in enumerate(RESOURCES):
-            out[i, j] = float(row.get(name, 0.0))
+def resource_matrix(rows: Sequence[Resources]) -> F64:
+    """(rows, 3): the ``RESOURCES`` columns of pods' requests or nodes' allocatable."""
+    out: F64 = np.array([(r.cpu_cores, r.memory_bytes, r.gpus) for r in rows], dtype=np.float64).reshape(-1, 3)
     return out

@@ -2,9 +2,11 @@
 
 The grammar is apimachinery's ``resource.Quantity``: a signed decimal number, then a binary SI suffix
 (``Ki`` … ``Ei``), a decimal SI suffix (``n u m "" k M G T P E``) or a decimal exponent (``e3``, ``E-2``).
-Neighbours: ``lepton_extender.objects`` reads pod requests and node allocatable through this.
 JSON numbers are accepted too (some tools write ``"cpu": 2``). Anything else raises ``QuantityError``
 with the offending text, never a bare ``ValueError`` from deep inside.
+
+Neighbours: ``lepton_core.kube.fields`` reads every quantity field through this (pod requests and node
+allocatable, for the extender's scoring and the operator's accounting alike).
 """
 
 from __future__ import annotations

@@ -1,0 +1,88 @@
+"""Reading fields of Kubernetes objects (plain JSON dicts): typed values or an error naming the field.
+
+Keys are the ordinary camelCase Kubernetes keys. Go's ``encoding/json``, which kube-scheduler and the
+API server use, matches keys case-insensitively, so ``get`` does too (exact key first, then any casing).
+Every reader takes ``where``, the field's path (``Pod.spec.containers[0].resources.requests.cpu``), and
+raises ``ObjectError`` starting with it; an absent (null) object, array or string reads as empty.
+
+Neighbours: ``resources`` (resource lists, effective pod requests) and ``objects`` (Pods and Nodes for
+the extender) read through these; ``quantity`` parses the quantities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lepton_core.kube.quantity import QuantityError, parse_quantity
+
+
+class ObjectError(ValueError):
+    """A Kubernetes object that cannot be read; the message names the field."""
+
+
+def get(obj: Mapping[str, Any], key: str) -> Any:
+    """``obj[key]`` matched like Go's encoding/json: exact key first, then case-insensitively."""
+    if key in obj:
+        return obj[key]
+    lowered = key.lower()
+    for k, v in obj.items():
+        if isinstance(k, str) and k.lower() == lowered:
+            return v
+    return None
+
+
+def json_kind(value: Any) -> str:
+    """What kind of JSON value this is, for messages: ``an object``, ``an array``, ``a string``, …"""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def mapping(value: Any, where: str) -> Mapping[str, Any]:
+    """A JSON object (null reads as empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ObjectError(f"{where}: expected an object, got {json_kind(value)}")
+    return value
+
+
+def array(value: Any, where: str) -> list[Any]:
+    """A JSON array (null reads as empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ObjectError(f"{where}: expected an array, got {json_kind(value)}")
+    return value
+
+
+def string(value: Any, where: str, default: str = "") -> str:
+    """A JSON string (null reads as ``default``)."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ObjectError(f"{where}: expected a string, got {json_kind(value)}")
+    return value
+
+
+def string_map(value: Any, where: str) -> dict[str, str]:
+    """An object of strings: labels, annotations."""
+    m = mapping(value, where)
+    out: dict[str, str] = {}
+    for k, v in m.items():
+        if not isinstance(v, str):
+            raise ObjectError(f"{where}.{k}: expected a string, got {json_kind(v)}")
+        out[k] = v
+    return out
+
+
+def non_negative_quantity(value: Any, where: str) -> float:
+    """A non-negative Kubernetes quantity in base units (cores, bytes, devices)."""
+    try:
+        q = parse_quantity(value)
+    except QuantityError as exc:
+        raise ObjectError(f"{where}: {exc}") from None
+    if q < 0.0:
+        raise ObjectError(f"{where}: must not be negative")
+    return q

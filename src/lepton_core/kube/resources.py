@@ -1,0 +1,92 @@
+"""CPU, memory and GPUs of Kubernetes objects: a pod's effective requests and a node's allocatable.
+
+One rule for the whole system, so that the operator's accounting charges a pod for exactly what the
+scheduler extender placed it by. A pod's effective requests are what kube-scheduler's NodeResourcesFit
+counts: max(Σ containers + sidecars, each init container + the sidecars started before it) + overhead,
+where a sidecar is an init container with ``restartPolicy: Always``, and a container's missing request
+defaults to its limit (the API server does that; objects read from files may not be defaulted). GPUs
+are the extended resources in ``GPU_RESOURCES``, summed.
+
+Neighbours: ``fields`` reads the values; ``objects`` (the extender's Pod and Node facts) and
+``lepton_operator.accounting.inventory`` (what a job's pods are charged for) call ``pod_requests`` and
+``node_allocatable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lepton_core.kube.fields import array, get, mapping, non_negative_quantity
+
+GPU_RESOURCES: tuple[str, ...] = ("nvidia.com/gpu", "amd.com/gpu")
+"""Extended resources counted as GPUs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    cpu_cores: float = 0.0
+    memory_bytes: float = 0.0
+    gpus: float = 0.0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(
+            self.cpu_cores + other.cpu_cores, self.memory_bytes + other.memory_bytes, self.gpus + other.gpus
+        )
+
+    def max(self, other: Resources) -> Resources:
+        return Resources(
+            max(self.cpu_cores, other.cpu_cores), max(self.memory_bytes, other.memory_bytes), max(self.gpus, other.gpus)
+        )
+
+
+def read_resources(value: Any, where: str) -> Resources:
+    """A resource list (``{"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": 1}``); other resources are ignored."""
+    m = mapping(value, where)
+    cpu = mem = gpu = 0.0
+    for name, q in m.items():
+        if name == "cpu":
+            cpu = non_negative_quantity(q, f"{where}.cpu")
+        elif name == "memory":
+            mem = non_negative_quantity(q, f"{where}.memory")
+        elif name in GPU_RESOURCES:
+            gpu += non_negative_quantity(q, f"{where}.{name}")
+    return Resources(cpu, mem, gpu)
+
+
+def container_requests(container: Any, where: str) -> Resources:
+    """One container's requests, a missing request defaulting to the container's limit."""
+    c = mapping(container, where)
+    res = mapping(get(c, "resources"), f"{where}.resources")
+    requests = mapping(get(res, "requests"), f"{where}.resources.requests")
+    limits = mapping(get(res, "limits"), f"{where}.resources.limits")
+    # The API server defaults a missing request to its limit; objects read from files may not be defaulted.
+    merged = {**limits, **requests}
+    return read_resources(merged, f"{where}.resources.requests")
+
+
+def pod_requests(spec: Mapping[str, Any], where: str) -> Resources:
+    """A pod's effective requests from its ``spec`` (``where`` names the spec, e.g. ``Pod.spec``)."""
+    total = Resources()
+    for i, c in enumerate(array(get(spec, "containers"), f"{where}.containers")):
+        total = total + container_requests(c, f"{where}.containers[{i}]")
+    sidecars = Resources()
+    init_peak = Resources()
+    for i, c in enumerate(array(get(spec, "initContainers"), f"{where}.initContainers")):
+        req = container_requests(c, f"{where}.initContainers[{i}]")
+        policy = get(mapping(c, f"{where}.initContainers[{i}]"), "restartPolicy")
+        if policy == "Always":  # a sidecar: runs alongside everything after it
+            sidecars = sidecars + req
+            init_peak = init_peak.max(sidecars)
+        else:
+            init_peak = init_peak.max(req + sidecars)
+    return (total + sidecars).max(init_peak) + read_resources(get(spec, "overhead"), f"{where}.overhead")
+
+
+def node_allocatable(status: Mapping[str, Any], where: str) -> Resources:
+    """A node's allocatable from its ``status`` (its capacity where allocatable is absent)."""
+    raw = get(status, "allocatable")
+    if raw is None:
+        raw = get(status, "capacity")
+    return read_resources(raw, f"{where}.allocatable")
