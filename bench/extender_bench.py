@@ -18,6 +18,12 @@ What it does (all on 127.0.0.1, each side in its own process):
      distinct candidate lists, more than the extender's lookup cache keeps: every lookup is done anew);
    * ``prioritize/kube-rotation``: distinct pods over the windows kube-scheduler's rotation produces on a
      stable 5,000-node cluster (10 distinct lists, which the lookup cache keeps);
+   * ``prioritize/shuffled-order``: random windows over a fixed random permutation of the nodes (a
+     stable candidate order unrelated to names, as kube-scheduler's zone-interleaving node tree may give:
+     the extender's learned order still applies, but every name lands somewhere else in memory);
+   * ``prioritize/shuffled, relaid``: the same against an extender that checks every second (instead of
+     every 10 minutes) whether to lay its arrays out in the order requests use: relaid out during the
+     case's warm-up, as a long-running extender is after its first check;
    * ``filter+prioritize``: what kube-scheduler does per pod — filter, then prioritize the same pod with
      the nodes that passed. The extender may reuse the filter's scoring there; the figure is per request
      (two per pod), and the bare endpoint answers the same pairs;
@@ -100,19 +106,68 @@ def make_node(i: int, rng: random.Random) -> dict[str, Any]:
 def make_pod(
     name: str, cpu: str, memory: str, gpus: int, node: str | None, *, uid: str | None = None
 ) -> dict[str, Any]:
+    """A Pod as kube-scheduler sends it: the API server's defaults filled in (~2 KiB of JSON)."""
     requests = {"cpu": cpu, "memory": memory}
     if gpus:
         requests["nvidia.com/gpu"] = str(gpus)
+    job = name.rsplit("-", 1)[0]
     spec: dict[str, Any] = {
+        "volumes": [
+            {
+                "name": "kube-api-access",
+                "projected": {"sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]},
+            }
+        ],
+        "containers": [
+            {
+                "name": "main",
+                "image": "trainer:1",
+                "command": ["torchrun"],
+                "args": ["train.py"],
+                "env": [{"name": "MASTER_ADDR", "value": f"{job}-0"}, {"name": "WORLD_SIZE", "value": "4"}],
+                "resources": {"requests": requests, "limits": requests},
+                "volumeMounts": [{"name": "kube-api-access", "readOnly": True, "mountPath": "/var/run/secrets"}],
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+                "imagePullPolicy": "IfNotPresent",
+            }
+        ],
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": "default",
+        "serviceAccount": "default",
+        "securityContext": {},
         "schedulerName": "lepton-scheduler",
-        "containers": [{"name": "main", "image": "trainer:1", "resources": {"requests": requests, "limits": requests}}],
+        "tolerations": [
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            }
+        ],
+        "priorityClassName": "lepton-normal",
+        "priority": 1000,
+        "enableServiceLinks": True,
+        "preemptionPolicy": "PreemptLowerPriority",
     }
     if node:
         spec["nodeName"] = node
     return {
-        "metadata": {"name": name, "namespace": "bench", "uid": uid or f"uid-{name}"},
+        "metadata": {
+            "name": name,
+            "namespace": "bench",
+            "uid": uid or f"uid-{name}",
+            "resourceVersion": "123456",
+            "creationTimestamp": "2026-11-27T10:00:00Z",
+            "labels": {"lepton.ai/job-name": job, "lepton.ai/worker-index": "0"},
+            "ownerReferences": [
+                {"apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob", "name": job, "uid": f"uid-{job}"}
+            ],
+        },
         "spec": spec,
-        "status": {"phase": "Running" if node else "Pending"},
+        "status": {"phase": "Running" if node else "Pending", "qosClass": "Guaranteed"},
     }
 
 
@@ -134,13 +189,19 @@ def payloads(
     count: int = 200,
     uid: bytes | None = None,
     aligned: bool = False,
+    shuffled: bool = False,
 ) -> list[bytes]:
     """Request bodies over node windows and rotating demands. Windows start at random nodes (``count``
     distinct lists: more than the extender's lookup cache holds), or, with ``aligned``, where
     kube-scheduler's rotation puts them on a stable cluster where every node is feasible (0, 500, 1000,
     …: ``len(nodes) / candidates`` distinct lists). With ``uid`` the pod's UID is that marker, for the
-    load generator to replace with a fresh UID per request."""
+    load generator to replace with a fresh UID per request. With ``shuffled`` the windows walk a fixed
+    random permutation of the nodes instead of their name order (kube-scheduler's node tree interleaves
+    zones, so its order need not follow names: positions then jump all over the extender's tables)."""
     rng = random.Random(seed)
+    if shuffled:
+        nodes = nodes[:]
+        rng.shuffle(nodes)
     out = []
     for k in range(count):
         start = (k * candidates) % len(nodes) if aligned else rng.randrange(len(nodes))
@@ -400,12 +461,12 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_table(results: dict[str, dict[str, dict[str, float]]], connections: int, pairs: dict[str, str]) -> None:
-    header = f"{'case':<26}{'side':<10}{'req/s 1c':>10}{'p50 ms':>9}{'p99 ms':>9}{f'req/s {connections}c':>11}"
+    header = f"{'case':<30}{'side':<10}{'req/s 1c':>10}{'p50 ms':>9}{'p99 ms':>9}{f'req/s {connections}c':>11}"
     print(header + f"{'cpu µs/req':>12}{'errors':>8}")
     for label, sides in results.items():
         for side, r in sides.items():
             print(
-                f"{label:<26}{side:<10}{r['rps_1conn']:>10.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}"
+                f"{label:<30}{side:<10}{r['rps_1conn']:>10.0f}{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}"
                 f"{r['rps_nconn']:>11.0f}{r['server_cpu_us']:>12.0f}{r['errors']:>8.0f}"
             )
         ours, base = pairs.get(label, "extender"), "bare"
@@ -413,7 +474,7 @@ def print_table(results: dict[str, dict[str, dict[str, float]]], connections: in
             one = sides[ours]["rps_1conn"] / sides[base]["rps_1conn"]
             par = sides[ours]["rps_nconn"] / sides[base]["rps_nconn"]
             cpu = sides[base]["server_cpu_us"] / sides[ours]["server_cpu_us"]
-            print(f"{'':<26}{'ratio':<10}{one:>10.2f}{'':>18}{par:>11.2f}{cpu:>12.2f}")
+            print(f"{'':<30}{'ratio':<10}{one:>10.2f}{'':>18}{par:>11.2f}{cpu:>12.2f}")
 
 
 def main() -> int:
@@ -450,8 +511,9 @@ def main() -> int:
         nodes = write_inventory(inv, opts.nodes, seed=1)
         by_name = payloads(nodes, opts.candidates, full=False, seed=2, uid=UID_MARK)
         rotation = payloads(nodes, opts.candidates, full=False, seed=3, uid=UID_MARK, aligned=True)
+        shuffled = payloads(nodes, opts.candidates, full=False, seed=4, uid=UID_MARK, shuffled=True)
         full = [] if opts.skip_full else payloads(nodes, opts.candidates, full=True, seed=2, count=40, uid=UID_MARK)
-        ports = {"bare": free_port(), "bare-2": free_port(), "extender": free_port()}
+        ports = {"bare": free_port(), "bare-2": free_port(), "extender": free_port(), "relaid": free_port()}
         log = (tmp / "extender.log").open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         server_cpu = 0 if opts.pin else None
@@ -459,6 +521,12 @@ def main() -> int:
         extender_cmd += ["--host", "127.0.0.1", "--port", str(ports["extender"]), "--event-loop", loop]
         procs = [subprocess.Popen(pinned(extender_cmd, server_cpu), stdout=log, stderr=log, env=env, cwd=REPO)]
         pids = {"extender": procs[0].pid}
+        # The same extender checking every second whether to follow the candidates' order (the default is
+        # every 10 minutes): for the shuffled-order case, relaid out during its warm-up.
+        relaid_cmd = [*extender_cmd, "--relayout-interval-seconds", "1"]
+        relaid_cmd[relaid_cmd.index("--port") + 1] = str(ports["relaid"])
+        procs.append(subprocess.Popen(pinned(relaid_cmd, server_cpu), stdout=log, stderr=log, env=env, cwd=REPO))
+        pids["relaid"] = procs[-1].pid
         for side in ("bare", "bare-2"):
             cmd = [sys.executable, __file__, "--serve-bare", str(ports[side]), loop]
             procs.append(subprocess.Popen(pinned(cmd, server_cpu), env=env, cwd=REPO))
@@ -472,6 +540,8 @@ def main() -> int:
                 ("calibration: bare vs bare", "prioritize", by_name, ("bare", "bare-2")),
                 ("prioritize/names", "prioritize", by_name, ("bare", "extender")),
                 ("prioritize/kube-rotation", "prioritize", rotation, ("bare", "extender")),
+                ("prioritize/shuffled-order", "prioritize", shuffled, ("bare", "extender")),
+                ("prioritize/shuffled, relaid", "prioritize", shuffled, ("bare", "relaid")),
                 ("filter/names", "filter", by_name, ("bare", "extender")),
                 ("filter+prioritize/names", "pair", by_name, ("bare", "extender")),
             ]
@@ -508,7 +578,8 @@ def main() -> int:
         + f"; event loop {loop}; pinned: {opts.pin}; load generator {client_us:.0f} µs CPU per request"
     )
     print(f"load average (1 min) during the runs: {', '.join(f'{x:.2f}' for x in load_averages)}")
-    print_table(medians, opts.connections, {"calibration: bare vs bare": "bare-2"})
+    ours = {"calibration: bare vs bare": "bare-2", "prioritize/shuffled, relaid": "relaid"}
+    print_table(medians, opts.connections, ours)
     return 0
 
 

@@ -35,6 +35,7 @@ from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
 from lepton_extender.sources import ClusterSource, InventorySource, KubernetesSource
 from lepton_extender.wire import (
+    PodMemo,
     WireError,
     parse_args,
     render_error,
@@ -66,12 +67,13 @@ async def _body(request: web.Request, limit: int) -> bytes:
 def _handlers(settings: ExtenderSettings) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
     limit = settings.max_body_bytes
     perf = time.perf_counter
+    memo = PodMemo()  # filter and prioritize see the same Pod; read it once
 
     async def filter_(request: web.Request) -> web.Response:
         started = perf()
         ext = request.app[EXTENDER]
         try:
-            args = parse_args(await _body(request, limit))
+            args = parse_args(await _body(request, limit), memo)
             passed, failed = ext.filter(args)
             resp = web.Response(body=render_filter(args, passed, failed), content_type=_JSON)
         except WireError as exc:
@@ -84,7 +86,7 @@ def _handlers(settings: ExtenderSettings) -> tuple[Callable[[web.Request], Await
         started = perf()
         ext = request.app[EXTENDER]
         try:
-            args = parse_args(await _body(request, limit))
+            args = parse_args(await _body(request, limit), memo)
             resp = web.Response(body=ext.prioritize(args), content_type=_JSON)
         except WireError as exc:
             resp = web.Response(status=exc.status, body=render_error(exc.reason), content_type=_JSON)
@@ -211,6 +213,8 @@ async def _maintain(settings: ExtenderSettings, snapshot: ClusterSnapshot, exten
                         gc.freeze()
                         frozen = True
                 snapshot.expire()
+                if settings.relayout_interval_seconds:
+                    snapshot.relayout(settings.relayout_interval_seconds)
                 snapshot.refresh_prices()
                 extender.flush_log()
             except Exception:

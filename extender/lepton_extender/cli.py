@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from lepton_core.cli_types import fraction, name_value, positive_float
+from lepton_core.cli_types import fraction, name_value, non_negative_float, positive_float
 from lepton_core.scoring import Preset, ScoringPolicy, ScoringWeights
 from lepton_extender.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ExtenderSettings
 
@@ -92,6 +92,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="at most this many decision log lines per second; the rest are counted (default 100)",
     )
     p.add_argument(
+        "--relayout-interval-seconds",
+        type=non_negative_float,
+        default=600.0,
+        help="check this often whether to lay the scoring arrays out in kube-scheduler's candidate order "
+        "(0: never; default 600)",
+    )
+    p.add_argument(
         "--event-loop",
         choices=["auto", "asyncio", "uvloop"],
         default="auto",
@@ -123,6 +130,7 @@ def settings_from_args(args: argparse.Namespace) -> ExtenderSettings:
         settle_seconds=args.settle_seconds,
         event_loop=args.event_loop,
         decision_log_per_second=args.decision_log_per_second,
+        relayout_interval_seconds=args.relayout_interval_seconds,
     )
 
 

@@ -1,48 +1,88 @@
 """Node names → snapshot positions, read straight from the request's raw ``NodeNames`` bytes.
 
-Neighbours: ``snapshot`` builds a :class:`NameTable` per rebuild and calls :meth:`NameTable.lookup` for
-each request; ``wire`` hands over the raw bytes (``ExtenderArgs.names_key``). Why: mapping 500 names
-through a Python dict was the extender's largest cost after aiohttp's own (a dict probe per name,
-memory-bound: ~0.1–0.15 ms per request on the test machine, more than scoring). Compiled with numba,
-one pass over the bytes hashes each name (FNV-1a), finds it by binary search among the inventory's
-open-addressing hash table and confirms it byte by byte against the inventory's names: exact, ~20 µs.
+Neighbours: ``wire`` finds and validates the raw array (:func:`plain_names`) and keeps its bytes
+(``ExtenderArgs.names_key``); ``snapshot`` builds a :class:`NameTable` per rebuild and calls
+:meth:`NameTable.lookup` for each request. Why: decoding 500 names into Python strings, checking their
+types and mapping each through a dict was the extender's largest cost after aiohttp's own (~0.2 ms per
+request on the test machine, more than scoring). Compiled with numba, one pass over the bytes hashes
+each name (FNV-1a), finds it in an open-addressing table and confirms it byte by byte: exact.
 
-Only the plain shape kube-scheduler sends is read this way — ``"NodeNames":["a","b",…]`` with no
-whitespace and no escapes; anything else (and a machine without numba) returns None and the caller
-uses the dict.
+kube-scheduler sends its candidates in the same order again and again (its node list walked from a
+rotating start), so the table also remembers, per node, which node followed it in the last request
+(``successor``): the next name is first compared with that node's bytes, next to it in memory, and
+only a miss probes the hash table. A prediction is only ever confirmed byte by byte, never trusted.
+
+Only the plain shape kube-scheduler sends is read this way — ``…,"NodeNames":["a","b",…]}`` as the last
+key, no whitespace inside the array, names of printable ASCII without escapes; anything else (and a
+machine without numba) is left to orjson and a dict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-_Fn = TypeVar("_Fn", bound=Callable[..., Any])
-try:
-    import numba
+from lepton_extender.compiled import HAVE_NUMBA
+from lepton_extender.compiled import jit as _jit
 
-    def _jit(fn: _Fn) -> _Fn:
-        return cast(_Fn, numba.njit(cache=True, nogil=True)(fn))
+__all__ = ["HAVE_NUMBA", "PREFIX", "LearnedOrder", "NameTable", "PlainNames", "plain_names", "raw_array", "warm_up"]
 
-    HAVE_NUMBA = True
-except ImportError:  # the dict lookup serves
-
-    def _jit(fn: _Fn) -> _Fn:
-        return fn
-
-    HAVE_NUMBA = False
-
-_PREFIX = b'"NodeNames":['
+PREFIX = b'"NodeNames":['
+"""How kube-scheduler's encoder (Go ``encoding/json``, compact) introduces the candidates' names."""
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
 
+class PlainNames(NamedTuple):
+    """Where the plain ``NodeNames`` array sits in a request body."""
+
+    at: int
+    """Offset of ``"NodeNames":[`` (the envelope's last key)."""
+    length: int
+    """How many names the array holds."""
+
+
+class LearnedOrder(NamedTuple):
+    """The candidate order requests use (``NameTable.learned_order``)."""
+
+    order: list[int]
+    """Every node's position once, in that order."""
+    coverage: float
+    """Fraction of nodes whose successor has been seen."""
+    in_place: float
+    """Fraction of those whose successor already sits right after them in the arrays."""
+
+
+def plain_names(body: bytes) -> PlainNames | None:
+    """The ``NodeNames`` array of ``body`` when it is in the plain shape: the envelope's last key, right
+    after a comma, an array of printable-ASCII strings without escapes (so valid JSON by construction),
+    then ``}`` and only whitespace. None otherwise (or without numba): parse the whole body then.
+
+    Why the last occurrence of ``"NodeNames":[`` is the envelope's key when the tail checks pass: those
+    bytes cannot lie inside a JSON string (a quote inside a string is escaped, and a string's closing
+    quote cannot be followed by ``N``), so they open an object key; an array followed by ``}`` and the end
+    of the body closes the outermost object, so the key is the envelope's.
+    """
+    at = body.rfind(PREFIX)
+    if not HAVE_NUMBA or at <= 0 or body[at - 1] != 0x2C:  # ","
+        return None
+    count = _scan(np.frombuffer(body, dtype=np.uint8), at + len(PREFIX) - 1)
+    return None if count < 0 else PlainNames(at, count)
+
+
+def raw_array(key: bytes) -> bytes:
+    """The ``NodeNames`` array's own bytes (``["a","b",…]``) of a plain-shape ``key``
+    (``ExtenderArgs.names_key``): what filter echoes when every node passes, instead of encoding 500
+    names again."""
+    return key[len(PREFIX) - 1 : key.rindex(b"]") + 1]
+
+
 class NameTable:
-    """The inventory's names as one byte blob with offsets, and an open-addressing table (linear probing,
-    at most two-thirds full) from each name's hash to its position."""
+    """The inventory's names as one byte blob with offsets, an open-addressing table (linear probing, at
+    most two-thirds full) from each name's hash to its position, and each node's last-seen successor."""
 
     def __init__(self, names: Sequence[str]) -> None:
         encoded = [n.encode() for n in names]
@@ -61,49 +101,55 @@ class NameTable:
                 slot = (slot + 1) & mask
             self.table[2 * slot] = np.uint64(h).view(np.int64)
             self.table[2 * slot + 1] = i
+        self.successor = np.full(len(encoded) + 1, -1, dtype=np.int64)
+        """Node → the node that followed it in the last request (the last slot: the first node)."""
 
-    def lookup(self, key: bytes | None, count: int) -> NDArray[np.intp] | None:
-        """Positions of the ``count`` names in ``key`` (``ExtenderArgs.names_key``), -1 for unknown names;
-        None when the bytes are not in the plain shape (or numba is missing): use the dict then."""
-        if not HAVE_NUMBA or key is None or not key.startswith(_PREFIX):
+    def learned_order(self) -> LearnedOrder | None:
+        """The node order requests have been using, as positions: every node once, the learned chains
+        first, then the nodes never seen in place. None before anything was learned."""
+        succ = self.successor
+        nodes = succ.size - 1
+        links = succ[:nodes]
+        learned = links >= 0
+        count = int(np.count_nonzero(learned))
+        if not count:
+            return None
+        in_place = float(np.count_nonzero(links[learned] == np.flatnonzero(learned) + 1)) / count
+        has_pred = np.zeros(nodes, dtype=bool)
+        has_pred[links[learned]] = True
+        seen = np.zeros(nodes, dtype=bool)
+        order: list[int] = []
+        # Chains from their heads (nodes no request listed after another), then what is left of cycles
+        # (kube-scheduler's rotation wraps around the node list), each followed until it ends or meets
+        # a node already placed.
+        for start in np.flatnonzero(learned & ~has_pred).tolist() + np.flatnonzero(learned).tolist():
+            node = start
+            while node >= 0 and not seen[node]:
+                seen[node] = True
+                order.append(node)
+                node = int(succ[node])
+        order += np.flatnonzero(~seen).tolist()
+        return LearnedOrder(order, count / nodes, in_place)
+
+    def lookup(self, key: bytes, count: int) -> NDArray[np.intp] | None:
+        """Positions of the ``count`` names of a plain-shape ``key`` (``ExtenderArgs.names_key``), -1 for
+        unknown names; None when the bytes are not that shape after all (or numba is missing)."""
+        if not HAVE_NUMBA or not key.startswith(PREFIX):
             return None
         out = np.empty(count, dtype=np.intp)
-        ok = _lookup(np.frombuffer(key, dtype=np.uint8), len(_PREFIX), self.table, self.blob, self.offsets, out)
+        body = np.frombuffer(key, dtype=np.uint8)
+        ok = _lookup(body, len(PREFIX), self.table, self.blob, self.offsets, self.successor, out)
         return out if ok else None
 
 
-def raw_array(key: bytes | None, count: int) -> bytes | None:
-    """The ``NodeNames`` array's own bytes (``["a","b",…]``) from ``key`` (``ExtenderArgs.names_key``) when
-    it holds ``count`` plain names — what filter echoes when every node passes, instead of encoding 500
-    names again. None in any other shape (or without numba)."""
-    if not HAVE_NUMBA or key is None or not key.startswith(_PREFIX):
-        return None
-    start = len(_PREFIX) - 1
-    end = _array_end(np.frombuffer(key, dtype=np.uint8), start, count)
-    return key[start : end + 1] if end > start else None
-
-
-@_jit
-def _array_end(body: NDArray[np.uint8], start: int, count: int) -> int:  # pragma: no cover - compiled
-    """Index of the ``]`` closing the array at ``start`` when it is exactly ``count`` escape-free strings."""
-    size = body.size
-    pos = start + 1
-    for k in range(count):
-        if k:
-            if pos >= size or body[pos] != 44:
-                return -1
-            pos += 1
-        if pos >= size or body[pos] != 34:
-            return -1
-        pos += 1
-        while pos < size and body[pos] != 34:
-            if body[pos] == 92:
-                return -1
-            pos += 1
-        if pos >= size:
-            return -1
-        pos += 1
-    return pos if pos < size and body[pos] == 93 else -1
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the readers now: the first call compiles for about a second,
+    which must not happen inside a request kube-scheduler times out after 5 s (``snapshot.rebuild`` calls
+    this before ``/readyz`` answers)."""
+    body = b'{"Pod":{},"NodeNames":["a"]}'
+    plain = plain_names(body)
+    if plain is not None:
+        NameTable(["a"]).lookup(body[plain.at :], plain.length)
 
 
 def _fnv1a(data: bytes) -> int:
@@ -114,17 +160,76 @@ def _fnv1a(data: bytes) -> int:
 
 
 @_jit
+def _scan(body: NDArray[np.uint8], start: int) -> int:  # pragma: no cover - compiled; tested via plain_names
+    """How many names the array at ``start`` (its ``[``) holds, when it is plain (see ``plain_names``)
+    and followed by ``}`` and whitespace only; -1 otherwise."""
+    size = body.size
+    pos = start + 1
+    count = 0
+    if pos < size and body[pos] == 93:  # "]": empty array
+        pos += 1
+    else:
+        while True:
+            if pos >= size or body[pos] != 34:  # opening quote
+                return -1
+            pos += 1
+            while pos < size and body[pos] != 34:
+                c = body[pos]
+                if c < 32 or c > 126 or c == 92:  # control, non-ASCII or an escape: not plain
+                    return -1
+                pos += 1
+            if pos >= size:
+                return -1
+            pos += 1
+            count += 1
+            if pos < size and body[pos] == 44:  # ","
+                pos += 1
+                continue
+            if pos < size and body[pos] == 93:  # "]"
+                pos += 1
+                break
+            return -1
+    if pos >= size or body[pos] != 125:  # "}"
+        return -1
+    pos += 1
+    while pos < size:
+        c = body[pos]
+        if c != 32 and c != 9 and c != 10 and c != 13:  # noqa: PLR1714 - compiled: no set literals
+            return -1
+        pos += 1
+    return count
+
+
+@_jit
+def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
+    blob: NDArray[np.uint8], offsets: NDArray[np.int64], node: int, body: NDArray[np.uint8], first: int, length: int
+) -> bool:  # pragma: no cover - compiled
+    """Node ``node``'s name is ``body[first:first + length]``."""
+    a = offsets[node]
+    if offsets[node + 1] - a != length:
+        return False
+    for t in range(length):  # noqa: SIM110 - compiled: no generators in numba
+        if blob[a + t] != body[first + t]:
+            return False
+    return True
+
+
+@_jit
 def _lookup(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     body: NDArray[np.uint8],
     start: int,
     table: NDArray[np.int64],
     blob: NDArray[np.uint8],
     offsets: NDArray[np.int64],
+    successor: NDArray[np.int64],
     out: NDArray[np.intp],
 ) -> bool:  # pragma: no cover - compiled; tested through NameTable against the dict
     n = out.size
     size = body.size
     pos = start
+    nodes = offsets.size - 1
+    prev = nodes  # successor[nodes]: the node that came first last time
+    mask = np.int64(table.size // 2 - 1)
     for k in range(n):
         if k and (pos >= size or body[pos] != 44):  # ","
             return False
@@ -134,34 +239,33 @@ def _lookup(  # noqa: PLR0917 - compiled: numba calls take positional arguments
             return False
         pos += 1
         first = pos
-        h = _FNV_OFFSET
         while pos < size and body[pos] != 34:
-            c = body[pos]
-            if c == 92:  # an escape: not the plain shape
+            if body[pos] == 92:  # an escape: not the plain shape
                 return False
-            h = (h ^ np.uint64(c)) * _FNV_PRIME
             pos += 1
         if pos >= size:
             return False
         length = pos - first
         pos += 1  # closing quote
-        # Probe from the hash's slot until an empty one; confirm byte by byte (hashes may collide).
-        mask = np.int64(table.size // 2 - 1)
-        slot = np.int64(h & np.uint64(mask))  # int64 throughout: numba mixes uint64 and int64 into float
-        hashed = np.int64(h)  # the same 64 bits, as the table stores them
         found = -1
-        while table[2 * slot + 1] >= 0:
-            node = table[2 * slot + 1]
-            if table[2 * slot] == hashed and offsets[node + 1] - offsets[node] == length:
-                a = offsets[node]
-                same = True
-                for t in range(length):
-                    if blob[a + t] != body[first + t]:
-                        same = False
-                        break
-                if same:
+        guess = successor[prev] if prev >= 0 else -1
+        if guess >= 0 and _same(blob, offsets, guess, body, first, length):
+            found = guess
+        else:
+            h = _FNV_OFFSET
+            for t in range(first, first + length):
+                h = (h ^ np.uint64(body[t])) * _FNV_PRIME
+            # Probe from the hash's slot until an empty one; confirm byte by byte (hashes may collide).
+            slot = np.int64(h & np.uint64(mask))  # int64 throughout: numba mixes uint64 and int64 into float
+            hashed = np.int64(h)  # the same 64 bits, as the table stores them
+            while table[2 * slot + 1] >= 0:
+                node = table[2 * slot + 1]
+                if table[2 * slot] == hashed and _same(blob, offsets, node, body, first, length):
                     found = node
                     break
-            slot = (slot + 1) & mask
+                slot = (slot + 1) & mask
+            if prev >= 0:
+                successor[prev] = found
         out[k] = found
+        prev = found
     return pos < size and body[pos] == 93  # "]": exactly n names

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,10 +166,9 @@ class Extender:
     def _score(self, args: ExtenderArgs, now: float) -> _Scored | None:
         snap = self.snapshot
         state = snap.state
-        names = args.names
-        if state is None or not names:
+        if state is None or not args.count:
             return None
-        idx = snap.lookup(names, args.names_key)
+        idx = snap.lookup(args)
         if np.count_nonzero(idx < 0):
             positions = np.flatnonzero(idx >= 0)
             if not positions.size:
@@ -196,7 +195,7 @@ class Extender:
         if kept.slot is None:
             kept.slot = np.full(len(snap.names), -1, dtype=np.intp)
             kept.slot[kept.scored.nodes] = np.arange(kept.scored.nodes.size, dtype=np.intp)
-        idx = snap.lookup(args.names, args.names_key)
+        idx = snap.lookup(args)
         if not idx.size or np.count_nonzero(idx < 0):
             return None
         at = kept.slot.take(idx)
@@ -206,7 +205,7 @@ class Extender:
         scores = normalize_scores(r.objective_per_hour.take(at), r.safe.take(at), r.fresh.take(at))
         return _Scored(r, idx, None, at), scores
 
-    def _record(self, d: Decision, names: list[str], scored: _Scored | None, scores: NDArray[np.int64] | None) -> None:
+    def _record(self, d: Decision, scored: _Scored | None, scores: NDArray[np.int64] | None) -> None:
         """Count the decision and keep its top candidates (a few numpy calls; formatting comes later)."""
         m = self.metrics
         m.count_nodes(d.verb, "unknown", d.unknown)
@@ -226,8 +225,8 @@ class Extender:
                 top = top_candidates(scores, scored.column(r.objective_per_hour), scored.column(r.safe), k)
                 d.top = r.take(top if scored.at is None else scored.at[top])
                 d.top.scores[:] = scores[top]
-                pos = top if scored.positions is None else scored.positions[top]
-                d.top_names = [names[i] for i in pos.tolist()]
+                names = self.snapshot.names
+                d.top_names = [names[i] for i in scored.nodes.take(top).tolist()]
         self.decisions.append(d)
         if decision_log.isEnabledFor(logging.INFO):
             rate = self.settings.decision_log_per_second
@@ -257,34 +256,36 @@ class Extender:
         return count
 
     # --- verbs --------------------------------------------------------------------------------------
-    def filter(self, args: ExtenderArgs) -> tuple[list[int], dict[str, str]]:
+    def filter(self, args: ExtenderArgs) -> tuple[Sequence[int], dict[str, str]]:
         """Positions (in ``args.names``) that pass, and ``FailedNodes`` reasons for the rest."""
         now = self.clock()
-        d = Decision(now, "filter", args.pod, len(args.names))
+        count = args.count
+        d = Decision(now, "filter", args.pod, count)
         scored: _Scored | None = None
+        passed: Sequence[int]
         try:
             scored = self._score(args, now)
-            names = args.names
             if scored is None:
-                d.unknown = len(names) if self.snapshot.state is None else 0
-                passed = list(range(len(names)))
+                d.unknown = count if self.snapshot.state is None else 0
+                passed = range(count)
                 failed: dict[str, str] = {}
             else:
                 r = scored.result
-                d.unknown = len(names) - int(scored.nodes.size)
+                d.unknown = count - int(scored.nodes.size)
                 self._kept = _Kept(args.pod.uid, args.pod.demand, self.snapshot.version, scored)
                 if not np.count_nonzero(r.rejected):
-                    passed = list(range(len(names)))
+                    passed = range(count)
                     failed = {}
                 else:
                     rejected = np.flatnonzero(r.rejected)
                     at = rejected if scored.positions is None else scored.positions[rejected]
-                    ok = np.ones(len(names), dtype=bool)
+                    ok = np.ones(count, dtype=bool)
                     ok[at] = False
                     passed = np.flatnonzero(ok).tolist()
+                    names = self.snapshot.names
                     failed = {
-                        names[j]: r.reject_reason(i) or "rejected"
-                        for i, j in zip(rejected.tolist(), at.tolist(), strict=True)
+                        names[node]: r.reject_reason(i) or "rejected"
+                        for i, node in zip(rejected.tolist(), scored.nodes.take(rejected).tolist(), strict=True)
                     }
                     d.failed = dict(list(failed.items())[: self.settings.log_top_candidates])
         except Exception as exc:
@@ -292,16 +293,16 @@ class Extender:
             self.metrics.internal_errors.labels(verb="filter").inc()
             d.error = f"internal error: {exc}"
             scored = None
-            passed, failed = list(range(len(args.names))), {}
-        self._record(d, args.names, scored, None if scored is None else scored.result.scores)
+            passed, failed = range(count), {}
+        self._record(d, scored, None if scored is None else scored.result.scores)
         return passed, failed
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         """The ``HostPriorityList`` answer: one integer score 0-10 per candidate, in request order."""
         now = self.clock()
-        d = Decision(now, "prioritize", args.pod, len(args.names))
+        count = args.count
+        d = Decision(now, "prioritize", args.pod, count)
         snap = self.snapshot
-        names = args.names
         scored: _Scored | None = None
         scores: NDArray[np.int64] | None = None
         try:
@@ -315,19 +316,18 @@ class Extender:
                 scores = None if scored is None else scored.result.scores
             self._kept = None
             if scored is None or scores is None:
-                d.unknown = len(names) if snap.state is None else 0
-                body = render_priorities(names, np.zeros(len(names), dtype=np.int64))
+                d.unknown = count if snap.state is None else 0
+                body = render_priorities(args, np.zeros(count, dtype=np.int64))
             else:
-                d.unknown = len(names) - int(scored.nodes.size)
+                d.unknown = count - int(scored.nodes.size)
                 best = int(np.argmax(scores))
+                best_name = snap.names[int(scored.nodes[best])]
                 if scored.positions is None:
-                    body = render_priorities(names, scores, snap.priorities, scored.nodes)
-                    best_name = names[best]
+                    body = render_priorities(args, scores, snap.priorities, scored.nodes)
                 else:
-                    full = np.zeros(len(names), dtype=np.int64)
+                    full = np.zeros(count, dtype=np.int64)
                     full[scored.positions] = scores
-                    body = render_priorities(names, full)
-                    best_name = names[int(scored.positions[best])]
+                    body = render_priorities(args, full)
                 if scores[best] > 0:
                     d.chosen = best_name
                     snap.assume(args.pod.uid, best_name, args.pod.demand)
@@ -336,8 +336,8 @@ class Extender:
             self.metrics.internal_errors.labels(verb="prioritize").inc()
             d.error = f"internal error: {exc}"
             scored = scores = None
-            body = render_priorities(names, np.zeros(len(names), dtype=np.int64))
-        self._record(d, names, scored, scores)
+            body = render_priorities(args, np.zeros(count, dtype=np.int64))
+        self._record(d, scored, scores)
         return body
 
     def recent_decisions(self, limit: int) -> list[dict[str, Any]]:

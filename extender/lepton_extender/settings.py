@@ -47,6 +47,9 @@ class ExtenderSettings:
     """A placement counts as pending until telemetry observed this long after it."""
     maintenance_interval_seconds: float = 0.5
     """Background tick: rebuild arrays after node changes, expire placements, refresh prices."""
+    relayout_interval_seconds: float = 600.0
+    """How often to check whether the scoring arrays should follow kube-scheduler's candidate order
+    (``ClusterSnapshot.relayout``); 0: never."""
     decisions_kept: int = 200
     """How many recent decisions ``/debug/decisions`` keeps."""
     log_top_candidates: int = 3
@@ -74,6 +77,8 @@ class ExtenderSettings:
             "decision_log_per_second",
         ):
             _positive(getattr(self, name), name)
+        if not (math.isfinite(self.relayout_interval_seconds) and self.relayout_interval_seconds >= 0.0):
+            raise ValueError(f"relayout_interval_seconds: must be >= 0 (got {self.relayout_interval_seconds!r})")
         if self.event_loop not in ("auto", "asyncio", "uvloop"):
             raise ValueError(f"event_loop: expected auto, asyncio or uvloop (got {self.event_loop!r})")
         if self.decisions_kept < 1 or self.log_top_candidates < 0:

@@ -15,7 +15,6 @@ body raises ``WireError`` with an HTTP status and a reason naming the field, nev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,8 @@ import orjson
 from numpy.typing import NDArray
 
 from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
-from lepton_extender.names import raw_array
+from lepton_extender.compiled import HAVE_NUMBA, jit
+from lepton_extender.names import plain_names, raw_array
 
 
 class WireError(Exception):
@@ -35,21 +35,62 @@ class WireError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
 class ExtenderArgs:
-    pod: PodInfo
-    node_names: list[str] | None
-    """``NodeNames`` (nodeCacheCapable: true), or None."""
-    nodes: list[dict[str, Any]] | None
-    """``Nodes.items`` (nodeCacheCapable: false), or None."""
-    names: list[str]
-    """The candidates' names in request order, whichever way they came."""
-    names_key: bytes | None = None
-    """The raw body from the ``"NodeNames":[`` of its ``NodeNames`` key to the end: equal keys mean equal
-    ``NodeNames``, so the snapshot can cache name lookups by it. kube-scheduler encodes ``NodeNames``
-    last; the key is the *last* occurrence of those bytes, and a JSON string cannot contain them (its
-    quotes would be escaped), so only an object key of that name after the real one — in no Pod or Node
-    — could mislead it. None when the key is spelled otherwise (another casing, whitespace)."""
+    """A parsed ``ExtenderArgs``: the Pod and the candidates, whichever way they came.
+
+    In the plain shape kube-scheduler sends (``names_key`` set) the candidates' names are not decoded
+    into Python strings unless something asks for :attr:`names`: the snapshot maps the raw bytes to
+    positions, and answers are assembled from pre-encoded rows.
+    """
+
+    __slots__ = ("_names", "count", "names_key", "node_names_given", "nodes", "pod")
+
+    def __init__(
+        self,
+        pod: PodInfo,
+        *,
+        names: list[str] | None = None,
+        nodes: list[dict[str, Any]] | None = None,
+        node_names_given: bool = True,
+        names_key: bytes | None = None,
+        count: int | None = None,
+    ) -> None:
+        self.pod = pod
+        self.nodes = nodes
+        """``Nodes.items`` (nodeCacheCapable: false), or None."""
+        self.node_names_given = node_names_given
+        """``NodeNames`` was given (nodeCacheCapable: true)."""
+        self.names_key = names_key
+        """The raw body from the ``"NodeNames":[`` of its ``NodeNames`` key to the end, when the array is in
+        the plain shape (``names.plain_names``): equal keys mean equal ``NodeNames``, so the snapshot reads
+        positions from these bytes and caches them by it. None otherwise."""
+        self._names = names
+        self.count = len(names) if names is not None else int(count or 0)
+        """How many candidates the request names."""
+
+    @property
+    def names(self) -> list[str]:
+        """The candidates' names in request order (decoded from ``names_key`` on first use)."""
+        if self._names is None:
+            key = self.names_key
+            self._names = [] if key is None else list(orjson.loads(raw_array(key)))
+        return self._names
+
+    @property
+    def node_names(self) -> list[str] | None:
+        """``NodeNames`` (nodeCacheCapable: true), or None."""
+        return self.names if self.node_names_given else None
+
+
+class PodMemo:
+    """The last request's Pod, by its raw bytes: kube-scheduler sends the same Pod to filter and then to
+    prioritize, and reading it again would cost as much as the rest of the parse."""
+
+    __slots__ = ("key", "pod")
+
+    def __init__(self) -> None:
+        self.key = b""
+        self.pod: PodInfo | None = None
 
 
 def _node_names(raw: Any) -> list[str]:
@@ -89,23 +130,40 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
 
 
-def parse_args(body: bytes) -> ExtenderArgs:
-    """Parse an ``ExtenderArgs`` body; raise ``WireError`` (400) naming the problem otherwise."""
+def parse_args(body: bytes, memo: PodMemo | None = None) -> ExtenderArgs:
+    """Parse an ``ExtenderArgs`` body; raise ``WireError`` (400) naming the problem otherwise.
+
+    The plain shape kube-scheduler sends (``…,"NodeNames":["a",…]}``, see ``names.plain_names``) is read
+    in two parts: the envelope up to ``NodeNames`` by orjson, closed where that key began, and the names
+    by the compiled scanner, which has already proved them valid JSON strings; the body is valid JSON
+    exactly when that envelope is, so both parts answer what one parse of the whole body would. ``memo``
+    remembers the last Pod by its bytes. Any other shape is parsed whole.
+    """
     if not body:
         raise WireError(400, "empty body: expected ExtenderArgs JSON")
+    plain = plain_names(body)
+    if plain is not None:
+        envelope = body[: plain.at - 1]
+        if envelope.rstrip() != b"{":  # "{,"NodeNames"…" is not JSON; the whole parse says why
+            try:
+                doc = orjson.loads(envelope + b"}")
+            except orjson.JSONDecodeError:
+                doc = None
+            if isinstance(doc, dict) and get(doc, "Nodes") is None:
+                if memo is not None and memo.pod is not None and memo.key == envelope:
+                    pod = memo.pod
+                else:
+                    pod = _pod(doc)
+                    if memo is not None:
+                        memo.key, memo.pod = envelope, pod
+                return ExtenderArgs(pod, names_key=body[plain.at :], count=plain.length)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise WireError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise WireError(400, f"body: expected an ExtenderArgs object, got {_kind(doc)}")
-    pod_raw = get(doc, "Pod")
-    if pod_raw is None:
-        raise WireError(400, "Pod: missing (null)")
-    try:
-        pod = read_pod(pod_raw)
-    except ObjectError as exc:
-        raise WireError(400, str(exc)) from None
+    pod = _pod(doc)
     names_raw = get(doc, "NodeNames")
     nodes_raw = get(doc, "Nodes")
     node_names = None if names_raw is None else _node_names(names_raw)
@@ -115,60 +173,93 @@ def parse_args(body: bytes) -> ExtenderArgs:
         nodes, names_from_nodes = _node_list(nodes_raw)
     if node_names is None and nodes is None:
         raise WireError(400, "NodeNames and Nodes are both null: no candidate nodes to filter or score")
-    key = None
-    if node_names is not None and "NodeNames" in doc:
-        at = body.rfind(b'"NodeNames":[')
-        key = body[at:] if at >= 0 else None
     return ExtenderArgs(
-        pod=pod,
-        node_names=node_names,
-        nodes=nodes,
+        pod,
         names=node_names if node_names is not None else names_from_nodes,
-        names_key=key,
+        nodes=nodes,
+        node_names_given=node_names is not None,
     )
+
+
+def _pod(doc: Mapping[str, Any]) -> PodInfo:
+    pod_raw = get(doc, "Pod")
+    if pod_raw is None:
+        raise WireError(400, "Pod: missing (null)")
+    try:
+        return read_pod(pod_raw)
+    except ObjectError as exc:
+        raise WireError(400, str(exc)) from None
 
 
 class PriorityTable:
     """Pre-encoded ``HostPriorityList`` entries for every node of the snapshot, built once per rebuild.
 
-    Each node's entry ``{"Host":"<name>","Score":NN},`` is stored right-aligned in a fixed-width row of
-    bytes, padded on the left with spaces (JSON whitespace, allowed before any value); the score sits in
-    the last four columns as two characters (``" 7"`` or ``"10"``). An answer is then a few numpy calls
-    whatever the candidate count: gather the candidates' rows, write their scores, drop the padding
-    every row has, and join. Go's ``encoding/json`` (kube-scheduler) reads it as any other array.
+    Each node's entry head ``{"Host":"<name>","Score":`` is kept in one byte blob; an answer is one
+    compiled pass copying the candidates' heads and writing their scores (``10`` or one digit) and
+    closing braces — no Python object per candidate. Without numba the heads are joined in Python.
     """
 
-    _DIGITS = np.frombuffer(b"".join(f"{s:>2}".encode() for s in range(11)), dtype=np.uint8).reshape(11, 2)
-
     def __init__(self, names: Sequence[str]) -> None:
-        heads = [b'{"Host":' + orjson.dumps(n) + b',"Score":' for n in names]
-        self.lengths = np.array([len(h) + 4 for h in heads], dtype=np.intp)
-        width = int(self.lengths.max()) if heads else 4
-        table = np.full((len(heads), width), ord(" "), dtype=np.uint8)
-        for i, h in enumerate(heads):
-            table[i, width - len(h) - 4 : width - 4] = np.frombuffer(h, dtype=np.uint8)
-        table[:, -2] = ord("}")
-        table[:, -1] = ord(",")
-        self.table = table
-        self.width = width
+        self._heads = [b'{"Host":' + orjson.dumps(n) + b',"Score":' for n in names]
+        self._offsets = np.zeros(len(self._heads) + 1, dtype=np.int64)
+        self._offsets[1:] = np.cumsum([len(h) for h in self._heads])
+        self._blob = np.frombuffer(b"".join(self._heads), dtype=np.uint8) if self._heads else np.zeros(0, np.uint8)
+        self._longest = max(map(len, self._heads), default=0)
 
     def __len__(self) -> int:
-        return int(self.table.shape[0])
+        return len(self._heads)
 
-    def render(self, nodes: NDArray[np.intp], scores: NDArray[np.int64]) -> bytes:
-        """The answer for the snapshot's ``nodes`` (in request order) with ``scores`` (integers 0–10)."""
-        if not nodes.size:
-            return b"[]"
-        rows = self.table.take(nodes, axis=0)
-        w = self.width
-        rows[:, w - 4 : w - 2] = self._DIGITS.take(scores, axis=0)
-        start = w - int(self.lengths.take(nodes).max())
-        body = rows[:, start:].tobytes()
-        return b"[" + body[:-1] + b"]"
+    def render(self, nodes: NDArray[np.intp], scores: NDArray[np.int64]) -> bytes | None:
+        """The answer for the snapshot's ``nodes`` (in request order) with ``scores``; None when a score is
+        not an integer 0–10 (the caller then encodes whatever it has)."""
+        if HAVE_NUMBA:
+            out = np.empty(nodes.size * (self._longest + 4) + 2, dtype=np.uint8)
+            size = _render(self._blob, self._offsets, nodes, scores, out)
+            return None if size < 0 else out[:size].tobytes()
+        values = scores.tolist()
+        if any(not 0 <= s <= 10 for s in values):
+            return None
+        heads = self._heads
+        return b"[" + b",".join(heads[i] + b"%d}" % s for i, s in zip(nodes.tolist(), values, strict=True)) + b"]"
+
+
+@jit
+def _render(  # pragma: no cover - compiled; tested through the HTTP answers and against orjson
+    blob: NDArray[np.uint8],
+    offsets: NDArray[np.int64],
+    nodes: NDArray[np.intp],
+    scores: NDArray[np.int64],
+    out: NDArray[np.uint8],
+) -> int:
+    pos = 0
+    out[pos] = 91  # "["
+    pos += 1
+    for k in range(nodes.size):
+        s = scores[k]
+        if s < 0 or s > 10:
+            return -1
+        if k:
+            out[pos] = 44  # ","
+            pos += 1
+        node = nodes[k]
+        for t in range(offsets[node], offsets[node + 1]):
+            out[pos] = blob[t]
+            pos += 1
+        if s == 10:
+            out[pos] = 49
+            out[pos + 1] = 48
+            pos += 2
+        else:
+            out[pos] = 48 + s
+            pos += 1
+        out[pos] = 125  # "}"
+        pos += 1
+    out[pos] = 93  # "]"
+    return pos + 1
 
 
 def render_priorities(
-    names: Sequence[str],
+    args: ExtenderArgs,
     scores: NDArray[np.int64],
     table: PriorityTable | None = None,
     nodes: NDArray[np.intp] | None = None,
@@ -178,9 +269,11 @@ def render_priorities(
     With ``table`` and the candidates' snapshot positions ``nodes`` (every candidate known) the answer
     is assembled from pre-encoded entries (``PriorityTable``); otherwise each entry is encoded here.
     """
-    if table is not None and nodes is not None and scores.size and scores.min() >= 0 and scores.max() <= 10:
-        return table.render(nodes, scores)
-    return orjson.dumps([{"Host": n, "Score": s} for n, s in zip(names, scores.tolist(), strict=True)])
+    if table is not None and nodes is not None:
+        body = table.render(nodes, scores)
+        if body is not None:
+            return body
+    return orjson.dumps([{"Host": n, "Score": s} for n, s in zip(args.names, scores.tolist(), strict=True)])
 
 
 _ALL_PASSED_TAIL = b',"FailedNodes":{},"FailedAndUnresolvableNodes":null,"Error":""}'
@@ -188,17 +281,16 @@ _ALL_PASSED_TAIL = b',"FailedNodes":{},"FailedAndUnresolvableNodes":null,"Error"
 
 def render_filter(args: ExtenderArgs, passed: Sequence[int], failed: Mapping[str, str], error: str = "") -> bytes:
     """``ExtenderFilterResult`` answering in the mode(s) the request used; ``passed`` indexes ``args.names``."""
-    if args.nodes is None and not failed and not error and len(passed) == len(args.names):
+    if args.nodes is None and args.names_key is not None and not failed and not error and len(passed) == args.count:
         # Every node passed: echo the request's own NodeNames bytes rather than encoding them again.
-        raw = raw_array(args.names_key, len(args.names))
-        if raw is not None:
-            return b'{"Nodes":null,"NodeNames":' + raw + _ALL_PASSED_TAIL
+        return b'{"Nodes":null,"NodeNames":' + raw_array(args.names_key) + _ALL_PASSED_TAIL
     node_names = None
     nodes = None
     if args.node_names is not None:
-        node_names = [args.node_names[i] for i in passed]
+        all_names = args.node_names
+        node_names = [all_names[i] for i in passed]
     if args.nodes is not None:
-        if args.node_names is None:
+        if not args.node_names_given:
             nodes = {"metadata": {}, "items": [args.nodes[i] for i in passed]}
         else:
             # Both lists given (not something kube-scheduler does): keep the nodes whose names passed.

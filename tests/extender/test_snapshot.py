@@ -5,7 +5,9 @@ bytes. Pure: no server needed."""
 from __future__ import annotations
 
 import logging
+import random
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -13,10 +15,11 @@ from hypothesis import strategies as st
 
 from lepton_core.kube.objects import read_node, read_pod
 from lepton_core.profiles import ProfileSet, default_profiles
-from lepton_core.scoring import NodeState
+from lepton_core.scoring import NodeState, score_nodes
 from lepton_core.telemetry import NodeTelemetry, Signal, TelemetrySnapshot
-from lepton_extender.names import HAVE_NUMBA, NameTable, raw_array
+from lepton_extender.names import HAVE_NUMBA, NameTable, plain_names, raw_array
 from lepton_extender.snapshot import ClusterSnapshot
+from lepton_extender.wire import ExtenderArgs
 from tests.extender import fixtures as fx
 from tests.extender.conftest import T0, Clock
 
@@ -141,29 +144,103 @@ def test_nodes_matching_no_profile_use_the_default_and_warn(caplog: pytest.LogCa
     assert snap.stats.unmatched_profile_nodes == 2
 
 
+def _plain(name: str) -> bool:
+    return all(32 <= ord(c) <= 126 and c not in '"\\' for c in name)
+
+
 @given(
     st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True),
     st.lists(st.text(max_size=12), max_size=30),
+    st.randoms(use_true_random=False),
 )
 @settings(max_examples=200, deadline=None)
-def test_name_table_reads_raw_node_names_as_the_dict_does(inventory: list[str], asked: list[str]) -> None:
+def test_name_table_reads_raw_node_names_as_the_dict_does(
+    inventory: list[str], asked: list[str], rng: random.Random
+) -> None:
     """The compiled reader of raw ``NodeNames`` bytes answers what a dict lookup answers, or declines
-    (None) for bytes in another shape (escapes); it never answers wrongly."""
+    (None) for bytes in another shape (escapes, non-ASCII); it never answers wrongly — also when the
+    order it learned from the previous request (its successor guesses) no longer holds."""
     table = NameTable(inventory)
     index = {n: i for i, n in enumerate(inventory)}
     names = asked + inventory[::2]
-    body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
-    key = body[body.rfind(b'"NodeNames":[') :]
-    got = table.lookup(key, len(names))
-    if HAVE_NUMBA and b"\\" not in key:  # no escapes: the plain shape, always read
+    for _ in range(3):  # learn an order, then ask again in it and shuffled
+        body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
+        plain = plain_names(body)
+        if HAVE_NUMBA and all(map(_plain, names)):  # the plain shape is always read
+            assert plain is not None
+        if plain is None:
+            assert not HAVE_NUMBA or not all(map(_plain, names))
+            return
+        assert plain.length == len(names)
+        key = body[plain.at :]
+        got = table.lookup(key, plain.length)
         assert got is not None
-    if got is not None:
         assert got.tolist() == [index.get(n, -1) for n in names]
-    assert table.lookup(key, len(names) + 1) is None  # the count must match exactly
-    # What filter echoes when every node passes: the array's own bytes, the same names.
-    raw = raw_array(key, len(names))
-    if got is not None:
-        assert raw is not None
-    if raw is not None:
-        assert orjson.loads(raw) == names
-    assert raw_array(key, len(names) + 1) is None
+        assert table.lookup(key, plain.length + 1) is None  # the count must match exactly
+        # What filter echoes when every node passes: the array's own bytes, the same names.
+        assert orjson.loads(raw_array(key)) == names
+        if rng.random() < 0.5:
+            rng.shuffle(names)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the plain-shape reader needs numba")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Pod":{},"Nodes":null,"NodeNames":["a","b"]}x',  # junk after the envelope
+        b'{"Pod":{},"NodeNames":["a","b"],"Nodes":null}',  # not the last key
+        b'{"Pod":{"x":{"NodeNames":["a"]}},"NodeNames":null}',  # nested
+        b'{"Pod":{},"Nodes":null,"NodeNames":["a" ,"b"]}',  # whitespace inside the array
+        b'{"Pod":{},"Nodes":null,"NodeNames":["a\\u0062"]}',  # an escape
+        b'{"Pod":{},"Nodes":null, "NodeNames":["a"]}',  # whitespace before the key
+        b'{"Pod":{},"Nodes":null,"NodeNames":["a",]}',  # trailing comma
+        b'{"Pod":{},"Nodes":null,"NodeNames":["a"]',  # truncated
+    ],
+)
+def test_plain_names_declines_every_other_shape(body: bytes) -> None:
+    assert plain_names(body) is None
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the plain-shape reader needs numba")
+def test_plain_names_reads_what_kube_scheduler_sends() -> None:
+    body = b'{"Pod":{"metadata":{"name":"p"}},"Nodes":null,"NodeNames":["n-1","n-2","n 3"]}\n'
+    plain = plain_names(body)
+    assert plain is not None and plain.length == 3 and body[plain.at :].startswith(b'"NodeNames":[')
+    assert plain_names(b'{"Pod":{},"Nodes":null,"NodeNames":[]}') == (23, 0)
+
+
+def _lookup_names(snap: ClusterSnapshot, names: list[str]) -> list[int]:
+    body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
+    plain = plain_names(body)
+    assert plain is not None
+    return snap.lookup(ExtenderArgs(read_pod(fx.pod("x")), names_key=body[plain.at :], count=plain.length)).tolist()
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the order is learned by the compiled name reader")
+def test_arrays_follow_the_candidate_order_kube_scheduler_uses(test_profiles: ProfileSet) -> None:
+    """Candidates arrive in an order unrelated to names (kube-scheduler interleaves zones): once that order
+    is learned, the arrays are laid out in it — and every node keeps its requests, placements, telemetry
+    and scores, by name."""
+    snap, clock = snapshot(test_profiles, nodes=24, gpus=8)
+    order = [f"n{i}" for i in random.Random(7).sample(range(24), 24)]
+    pod = read_pod(fx.pod("p", gpus=2))
+    snap.assume(pod.uid, order[3], pod.demand)
+    seen = NodeTelemetry(order[5], observed_at=clock(), cpu_utilization=0.4, gpu_utilization=0.25)
+    snap.apply_telemetry(TelemetrySnapshot(fetched_at=clock(), nodes={order[5]: seen}))
+
+    def by_name() -> dict[str, tuple[float | None, ...]]:
+        s = state(snap)
+        result = score_nodes(read_pod(fx.pod("q", gpus=1)).demand, s, clock())
+        cols = (s.requested_gpus, s.pending_gpus, s.gpu_utilization, result.objective_per_hour, result.scores)
+        return {n: tuple(None if np.isnan(c[i]) else float(c[i]) for c in cols) for i, n in enumerate(snap.names)}
+
+    before = by_name()
+    _lookup_names(snap, order[:8])  # a third of the nodes learned: not enough to act on
+    assert not snap.relayout(every_seconds=0.0)
+    for start in (0, 8, 16, 4):  # windows over the whole order, as kube-scheduler's rotation walks it
+        _lookup_names(snap, (order + order)[start : start + 8])
+    assert snap.relayout(every_seconds=0.0)
+    assert snap.names == order and snap.stats.relayouts == 1
+    assert by_name() == before
+    assert _lookup_names(snap, order[2:9]) == list(range(2, 9))  # the window is now one stretch of memory
+    assert not snap.relayout(every_seconds=0.0)  # in place: nothing to do

@@ -89,17 +89,17 @@ def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
     pod = mapping(obj, where)
     if not pod:
         raise ObjectError(f"{where}: missing or empty")
-    meta = mapping(get(pod, "metadata"), f"{where}.metadata")
-    spec = mapping(get(pod, "spec"), f"{where}.spec")
-    status = mapping(get(pod, "status"), f"{where}.status")
-    namespace = string(get(meta, "namespace"), f"{where}.metadata.namespace", "default")
-    name = string(get(meta, "name"), f"{where}.metadata.name") or string(
-        get(meta, "generateName"), f"{where}.metadata.generateName"
+    meta = mapping(get(pod, "metadata"), where, "metadata")
+    spec = mapping(get(pod, "spec"), where, "spec")
+    status = mapping(get(pod, "status"), where, "status")
+    namespace = string(get(meta, "namespace"), where, "default", "metadata.namespace")
+    name = string(get(meta, "name"), where, field="metadata.name") or string(
+        get(meta, "generateName"), where, field="metadata.generateName"
     )
-    uid = string(get(meta, "uid"), f"{where}.metadata.uid") or f"{namespace}/{name}"
-    annotations = string_map(get(meta, "annotations"), f"{where}.metadata.annotations")
+    uid = string(get(meta, "uid"), where, field="metadata.uid") or f"{namespace}/{name}"
+    annotations = string_map(get(meta, "annotations"), where, "metadata.annotations")
     effective = pod_requests(spec, f"{where}.spec")
-    owners = array(get(meta, "ownerReferences"), f"{where}.metadata.ownerReferences")
+    owners = array(get(meta, "ownerReferences"), where, "metadata.ownerReferences")
     daemon = any(isinstance(o, dict) and get(o, "kind") == "DaemonSet" for o in owners) or (
         "kubernetes.io/config.mirror" in annotations
     )
@@ -114,8 +114,8 @@ def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
         namespace=namespace,
         name=name,
         uid=uid,
-        node_name=string(get(spec, "nodeName"), f"{where}.spec.nodeName") or None,
-        phase=string(get(status, "phase"), f"{where}.status.phase"),
+        node_name=string(get(spec, "nodeName"), where, field="spec.nodeName") or None,
+        phase=string(get(status, "phase"), where, field="status.phase"),
         requests=effective,
         demand=demand,
         daemon=daemon,

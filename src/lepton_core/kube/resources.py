@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_core.kube.fields import array, get, mapping, non_negative_quantity
+from lepton_core.kube.fields import array, get, mapping, non_negative_quantity, path
 
 GPU_RESOURCES: tuple[str, ...] = ("nvidia.com/gpu", "amd.com/gpu")
 """Extended resources counted as GPUs."""
@@ -41,47 +41,54 @@ class Resources:
         )
 
 
-def read_resources(value: Any, where: str) -> Resources:
-    """A resource list (``{"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": 1}``); other resources are ignored."""
-    m = mapping(value, where)
+def read_resources(value: Any, where: str, field: str = "") -> Resources:
+    """A resource list (``{"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": 1}``) at ``where.field``;
+    other resources are ignored."""
+    m = mapping(value, where, field)
     cpu = mem = gpu = 0.0
     for name, q in m.items():
         if name == "cpu":
-            cpu = non_negative_quantity(q, f"{where}.cpu")
+            cpu = non_negative_quantity(q, path(where, field), "cpu")
         elif name == "memory":
-            mem = non_negative_quantity(q, f"{where}.memory")
+            mem = non_negative_quantity(q, path(where, field), "memory")
         elif name in GPU_RESOURCES:
-            gpu += non_negative_quantity(q, f"{where}.{name}")
+            gpu += non_negative_quantity(q, path(where, field), name)
     return Resources(cpu, mem, gpu)
 
 
 def container_requests(container: Any, where: str) -> Resources:
     """One container's requests, a missing request defaulting to the container's limit."""
     c = mapping(container, where)
-    res = mapping(get(c, "resources"), f"{where}.resources")
-    requests = mapping(get(res, "requests"), f"{where}.resources.requests")
-    limits = mapping(get(res, "limits"), f"{where}.resources.limits")
+    res = mapping(get(c, "resources"), where, "resources")
+    requests = mapping(get(res, "requests"), where, "resources.requests")
+    limits = mapping(get(res, "limits"), where, "resources.limits")
     # The API server defaults a missing request to its limit; objects read from files may not be defaulted.
-    merged = {**limits, **requests}
-    return read_resources(merged, f"{where}.resources.requests")
+    merged = {**limits, **requests} if limits else requests
+    return read_resources(merged, where, "resources.requests")
 
 
 def pod_requests(spec: Mapping[str, Any], where: str) -> Resources:
     """A pod's effective requests from its ``spec`` (``where`` names the spec, e.g. ``Pod.spec``)."""
     total = Resources()
-    for i, c in enumerate(array(get(spec, "containers"), f"{where}.containers")):
+    for i, c in enumerate(array(get(spec, "containers"), where, "containers")):
         total = total + container_requests(c, f"{where}.containers[{i}]")
-    sidecars = Resources()
-    init_peak = Resources()
-    for i, c in enumerate(array(get(spec, "initContainers"), f"{where}.initContainers")):
-        req = container_requests(c, f"{where}.initContainers[{i}]")
-        policy = get(mapping(c, f"{where}.initContainers[{i}]"), "restartPolicy")
-        if policy == "Always":  # a sidecar: runs alongside everything after it
-            sidecars = sidecars + req
-            init_peak = init_peak.max(sidecars)
-        else:
-            init_peak = init_peak.max(req + sidecars)
-    return (total + sidecars).max(init_peak) + read_resources(get(spec, "overhead"), f"{where}.overhead")
+    inits = array(get(spec, "initContainers"), where, "initContainers")
+    if inits:  # without init containers max(total, nothing) is total: skip the arithmetic
+        sidecars = Resources()
+        init_peak = Resources()
+        for i, c in enumerate(inits):
+            at = f"{where}.initContainers[{i}]"
+            req = container_requests(c, at)
+            if get(mapping(c, at), "restartPolicy") == "Always":  # a sidecar: runs alongside everything after it
+                sidecars = sidecars + req
+                init_peak = init_peak.max(sidecars)
+            else:
+                init_peak = init_peak.max(req + sidecars)
+        total = (total + sidecars).max(init_peak)
+    overhead = get(spec, "overhead")
+    if overhead is not None:
+        total = total + read_resources(overhead, where, "overhead")
+    return total
 
 
 def node_allocatable(status: Mapping[str, Any], where: str) -> Resources:
@@ -89,4 +96,4 @@ def node_allocatable(status: Mapping[str, Any], where: str) -> Resources:
     raw = get(status, "allocatable")
     if raw is None:
         raw = get(status, "capacity")
-    return read_resources(raw, f"{where}.allocatable")
+    return read_resources(raw, where, "allocatable")
