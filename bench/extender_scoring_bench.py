@@ -34,7 +34,7 @@ from lepton_extender.metrics import ExtenderMetrics
 from lepton_extender.service import Extender
 from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
-from lepton_extender.wire import parse_args, render_filter
+from lepton_extender.wire import PodMemo, parse_args, render_filter
 
 
 def best_us(fn: Callable[[], object], number: int = 200, repeat: int = 15) -> float:
@@ -71,11 +71,14 @@ def main() -> int:
     def prioritize() -> bytes:
         return ext.prioritize(parse_args(fresh_body()))
 
+    memo = PodMemo()  # as the server keeps: the second request of a pod carries the same Pod bytes
+
     def filter_then_prioritize() -> bytes:
-        args = parse_args(fresh_body())
+        request = fresh_body()
+        args = parse_args(request, memo)
         passed, failed = ext.filter(args)
         render_filter(args, passed, failed)
-        return ext.prioritize(args)
+        return ext.prioritize(parse_args(request, memo))  # every node passed: the same body again
 
     args = parse_args(templates[1].replace(eb.UID_MARK, b"x"))  # a GPU pod
     idx = snap.lookup(args)
