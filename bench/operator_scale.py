@@ -71,25 +71,47 @@ def _cpu_seconds(pid: int) -> float:
 
 def _job(name: str, workers: int) -> dict[str, Any]:
     return {
-        "apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob",
+        "apiVersion": "lepton.ai/v1alpha1",
+        "kind": "LeptonJob",
         "metadata": {"name": name, "namespace": "bench"},
-        "spec": {"workers": workers, "template": {"spec": {"containers": [{
-            "name": "trainer", "image": "nvcr.io/nvidia/pytorch:24.05-py3", "command": ["torchrun", "train.py"],
-            "resources": {"requests": {"nvidia.com/gpu": 8, "cpu": "32"}, "limits": {"nvidia.com/gpu": 8}}}]}}},
+        "spec": {
+            "workers": workers,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "trainer",
+                            "image": "nvcr.io/nvidia/pytorch:24.05-py3",
+                            "command": ["torchrun", "train.py"],
+                            "resources": {
+                                "requests": {"nvidia.com/gpu": 8, "cpu": "32"},
+                                "limits": {"nvidia.com/gpu": 8},
+                            },
+                        }
+                    ]
+                }
+            },
+        },
     }
 
 
 def _pod(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "baseline"},
-            "spec": {"containers": [{"name": "trainer", "image": "nvcr.io/nvidia/pytorch:24.05-py3"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "baseline"},
+        "spec": {"containers": [{"name": "trainer", "image": "nvcr.io/nvidia/pytorch:24.05-py3"}]},
+    }
 
 
 async def _post_all(session: aiohttp.ClientSession, url: str, bodies: list[dict[str, Any]]) -> float:
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def post(body: dict[str, Any]) -> None:
-        async with semaphore, session.post(url, data=orjson.dumps(body),
-                                           headers={"Content-Type": "application/json"}) as response:
+        async with (
+            semaphore,
+            session.post(url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}) as response,
+        ):
             if response.status != 201:
                 raise RuntimeError(f"POST {url}: {response.status} {await response.text()}")
 
@@ -127,18 +149,37 @@ class PodCounter:
                     return
 
 
-async def _start_operator(session: aiohttp.ClientSession, kubeconfig: Path, log_path: Path,
-                          profile: Path | None) -> subprocess.Popen[bytes]:
+async def _start_operator(
+    session: aiohttp.ClientSession, kubeconfig: Path, log_path: Path, profile: Path | None
+) -> subprocess.Popen[bytes]:
     """``lepton operator`` as a process; returns once its liveness endpoint answers."""
     liveness = f"http://127.0.0.1:{_free_port()}/healthz"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "operator"), str(REPO / "src"),
-                                                       os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPO / "operator"), str(REPO / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
     profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
     with log_path.open("wb") as log:
         operator = subprocess.Popen(
-            [sys.executable, *profiler, "-m", "lepton_operator", "--standalone", "--metrics-port", "-1",
-             "--liveness", liveness], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            [
+                sys.executable,
+                *profiler,
+                "-m",
+                "lepton_operator",
+                "--standalone",
+                "--metrics-port",
+                "-1",
+                "--liveness",
+                liveness,
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
     ready_by = time.monotonic() + 120
     while time.monotonic() < ready_by:
         with contextlib.suppress(aiohttp.ClientError):
@@ -153,18 +194,35 @@ async def run(jobs: int, workers: int, timeout_seconds: float, profile: Path | N
     tmp = Path(tempfile.mkdtemp(prefix="lepton-bench-"))
     kubeconfig = tmp / "kubeconfig"
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "tests.kube_emulator", "--kubeconfig", str(kubeconfig), "--apply",
-         str(REPO / "deploy" / "base" / "crd-leptonjob.yaml"), "--namespace", "bench", "--namespace", "baseline",
-         "--no-cel",
-         "--history-limit", str(jobs * workers * 8)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.kube_emulator",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--apply",
+            str(REPO / "deploy" / "base" / "crd-leptonjob.yaml"),
+            "--namespace",
+            "bench",
+            "--namespace",
+            "baseline",
+            "--no-cel",
+            "--history-limit",
+            str(jobs * workers * 8),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     operator: subprocess.Popen[bytes] | None = None
     try:
         assert emulator.stdout is not None
         url = emulator.stdout.readline().split()[-1]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            baseline = await _post_all(session, f"{url}/api/v1/namespaces/baseline/pods",
-                                       [_pod(f"p-{n}") for n in range(jobs * workers)])
+            baseline = await _post_all(
+                session, f"{url}/api/v1/namespaces/baseline/pods", [_pod(f"p-{n}") for n in range(jobs * workers)]
+            )
 
             operator = await _start_operator(session, kubeconfig, tmp / "operator.log", profile)
             idle = _proc_status(operator.pid)
@@ -172,8 +230,9 @@ async def run(jobs: int, workers: int, timeout_seconds: float, profile: Path | N
 
             counter = PodCounter()
             started = time.perf_counter()
-            follower = asyncio.create_task(counter.follow(session, f"{url}/api/v1/namespaces/bench/pods",
-                                                          jobs * workers, started))
+            follower = asyncio.create_task(
+                counter.follow(session, f"{url}/api/v1/namespaces/bench/pods", jobs * workers, started)
+            )
             peak_rss = idle.get("VmRSS", 0)
 
             async def sample() -> None:
@@ -183,8 +242,11 @@ async def run(jobs: int, workers: int, timeout_seconds: float, profile: Path | N
                     await asyncio.sleep(0.2)
 
             sampler = asyncio.create_task(sample())
-            submit = await _post_all(session, f"{url}/apis/lepton.ai/v1alpha1/namespaces/bench/leptonjobs",
-                                     [_job(f"job-{n:04d}", workers) for n in range(jobs)])
+            submit = await _post_all(
+                session,
+                f"{url}/apis/lepton.ai/v1alpha1/namespaces/bench/leptonjobs",
+                [_job(f"job-{n:04d}", workers) for n in range(jobs)],
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(follower, timeout_seconds)
             sampler.cancel()
@@ -197,10 +259,17 @@ async def run(jobs: int, workers: int, timeout_seconds: float, profile: Path | N
             operator = await _start_operator(session, kubeconfig, tmp / "operator-restarted.log", None)
             live_after_restart = time.perf_counter() - restarted
             after = PodCounter()
-            follower = asyncio.create_task(after.follow(session, f"{url}/api/v1/namespaces/bench/pods?labelSelector="
-                                                        "lepton.ai/job-name%3Dafter-restart", workers, restarted))
-            await _post_all(session, f"{url}/apis/lepton.ai/v1alpha1/namespaces/bench/leptonjobs",
-                            [_job("after-restart", workers)])
+            follower = asyncio.create_task(
+                after.follow(
+                    session,
+                    f"{url}/api/v1/namespaces/bench/pods?labelSelector=lepton.ai/job-name%3Dafter-restart",
+                    workers,
+                    restarted,
+                )
+            )
+            await _post_all(
+                session, f"{url}/apis/lepton.ai/v1alpha1/namespaces/bench/leptonjobs", [_job("after-restart", workers)]
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(follower, timeout_seconds)
             restart_cpu = _cpu_seconds(operator.pid)
@@ -212,20 +281,25 @@ async def run(jobs: int, workers: int, timeout_seconds: float, profile: Path | N
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(30)
     return {
-        "jobs": jobs, "workers": workers, "pods": jobs * workers,
+        "jobs": jobs,
+        "workers": workers,
+        "pods": jobs * workers,
         "baseline_post_pods_seconds": round(baseline, 2),
         "submit_jobs_seconds": round(submit, 2),
         "all_pods_exist_seconds": None if counter.first_all_exist is None else round(counter.first_all_exist, 2),
-        "all_gangs_released_seconds": (None if counter.first_all_released is None
-                                       else round(counter.first_all_released, 2)),
-        "pods_seen": len(counter.existing), "pods_released": len(counter.released),
+        "all_gangs_released_seconds": (
+            None if counter.first_all_released is None else round(counter.first_all_released, 2)
+        ),
+        "pods_seen": len(counter.existing),
+        "pods_released": len(counter.released),
         "operator_cpu_seconds": round(cpu, 1),
         "operator_rss_idle_mib": round(idle.get("VmRSS", 0) / 1024, 1),
         "operator_rss_peak_mib": round(max(peak_rss, final.get("VmHWM", 0)) / 1024, 1),
         "operator_rss_end_mib": round(final.get("VmRSS", 0) / 1024, 1),
         "restart_live_seconds": round(live_after_restart, 2),
-        "restart_new_job_released_seconds": (None if after.first_all_released is None
-                                             else round(after.first_all_released, 2)),
+        "restart_new_job_released_seconds": (
+            None if after.first_all_released is None else round(after.first_all_released, 2)
+        ),
         "restart_cpu_seconds": round(restart_cpu, 1),
         "restart_rss_mib": round(restart_rss.get("VmHWM", 0) / 1024, 1),
     }
@@ -249,12 +323,18 @@ def main() -> int:
         ("every worker pod exists", f"{exist} s ({ratio} the baseline)"),
         ("every gang released", f"{result['all_gangs_released_seconds']} s"),
         ("operator CPU time", f"{result['operator_cpu_seconds']} s"),
-        ("operator RSS idle / peak / end", f"{result['operator_rss_idle_mib']} / {result['operator_rss_peak_mib']} / "
-                                           f"{result['operator_rss_end_mib']} MiB"),
+        (
+            "operator RSS idle / peak / end",
+            f"{result['operator_rss_idle_mib']} / {result['operator_rss_peak_mib']} / "
+            f"{result['operator_rss_end_mib']} MiB",
+        ),
         ("after SIGKILL + restart: live", f"{result['restart_live_seconds']} s"),
-        ("  a new job's workers released", f"{result['restart_new_job_released_seconds']} s after the restart "
-                                           f"(CPU {result['restart_cpu_seconds']} s, "
-                                           f"RSS {result['restart_rss_mib']} MiB)"),
+        (
+            "  a new job's workers released",
+            f"{result['restart_new_job_released_seconds']} s after the restart "
+            f"(CPU {result['restart_cpu_seconds']} s, "
+            f"RSS {result['restart_rss_mib']} MiB)",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:

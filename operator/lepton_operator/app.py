@@ -177,8 +177,9 @@ def load_extensions(hooks: OperatorHooks, modules: tuple[str, ...] = EXTENSION_M
     return installed
 
 
-def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = EXTENSION_MODULES
-                   ) -> tuple[kopf.OperatorRegistry, Runtime]:
+def build_registry(
+    settings: OperatorSettings, *, extensions: tuple[str, ...] = EXTENSION_MODULES
+) -> tuple[kopf.OperatorRegistry, Runtime]:
     registry = kopf.OperatorRegistry()
     hooks = OperatorHooks(registry=registry, settings=settings, metrics=CollectorRegistry(auto_describe=True))
     runtime = Runtime(settings, hooks)
@@ -198,29 +199,40 @@ def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = 
         def relogin() -> Endpoint | None:
             return Endpoint.from_connection_info(credentials.login(kubeconfig=runtime.settings.kubeconfig))
 
-        runtime.kube = KubeClient(Endpoint.from_connection_info(info),
-                                  max_concurrency=runtime.settings.max_concurrent_requests, on_unauthorized=relogin,
-                                  user_agent=f"lepton-operator ({runtime.identity})")
+        runtime.kube = KubeClient(
+            Endpoint.from_connection_info(info),
+            max_concurrency=runtime.settings.max_concurrent_requests,
+            on_unauthorized=relogin,
+            user_agent=f"lepton-operator ({runtime.identity})",
+        )
         controller_settings = runtime.settings.controller
         if not controller_settings.identity:
             controller_settings = dataclasses.replace(controller_settings, identity=runtime.identity)
         controller = runtime.controller = Controller(runtime.kube, controller_settings)
         runtime.informer = PodInformer(runtime.kube, namespaces=runtime.settings.namespaces, on_change=controller.poke)
         runtime.pod_cache = OnDemand(runtime.informer)
-        peering = PeeringSettings.from_kopf(kwargs["settings"].peering, identity=runtime.peering_identity,
-                                            namespaces=runtime.settings.namespaces)
+        peering = PeeringSettings.from_kopf(
+            kwargs["settings"].peering, identity=runtime.peering_identity, namespaces=runtime.settings.namespaces
+        )
         if not peering.standalone:
             gate = runtime.activity = PeeringGate(runtime.kube, peering)
             await gate.check()  # extensions start knowing whether they may work
             runtime.tasks.append(asyncio.create_task(gate.run(), name="peering gate"))
         if runtime.activity.is_active():
             runtime.pod_cache.prime(30.0)  # list pods while kopf lists the jobs (restarts act sooner)
-        runtime.context = OperatorContext(settings=runtime.settings, kube=runtime.kube, metrics=hooks.metrics,
-                                          identity=runtime.identity, jobs=runtime.jobs, informer=runtime.informer,
-                                          activity=runtime.activity)
+        runtime.context = OperatorContext(
+            settings=runtime.settings,
+            kube=runtime.kube,
+            metrics=hooks.metrics,
+            identity=runtime.identity,
+            jobs=runtime.jobs,
+            informer=runtime.informer,
+            activity=runtime.activity,
+        )
         if runtime.settings.metrics_port is not None:
-            runtime.metrics_server = MetricsServer(hooks.metrics, runtime.settings.metrics_host,
-                                                   runtime.settings.metrics_port)
+            runtime.metrics_server = MetricsServer(
+                hooks.metrics, runtime.settings.metrics_host, runtime.settings.metrics_port
+            )
             runtime.metrics_port = await runtime.metrics_server.start()
             logger.info("serving /metrics on %s:%s", runtime.settings.metrics_host, runtime.metrics_port)
         for hook in hooks.startup:
@@ -255,8 +267,16 @@ def build_registry(settings: OperatorSettings, *, extensions: tuple[str, ...] = 
             runtime.controller.poke(*key)
 
     # A stopped daemon (job deleted, operator paused or exiting) gets 2 s to finish its step, then is cancelled.
-    @kopf.daemon(GROUP, VERSION, PLURAL, id="lifecycle", registry=registry, cancellation_backoff=2.0,
-                 cancellation_timeout=10.0, backoff=5.0)
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        PLURAL,
+        id="lifecycle",
+        registry=registry,
+        cancellation_backoff=2.0,
+        cancellation_timeout=10.0,
+        backoff=5.0,
+    )
     async def lepton_job(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
         assert runtime.controller is not None and runtime.pod_cache is not None

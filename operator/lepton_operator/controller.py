@@ -128,7 +128,7 @@ class Backoff:
         self.failures = 0
 
     def next(self) -> float:
-        delay = min(self.longest, self.first * 2.0 ** self.failures)
+        delay = min(self.longest, self.first * 2.0**self.failures)
         self.failures += 1
         return float(delay * random.uniform(0.8, 1.2))
 
@@ -193,8 +193,13 @@ class Controller:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{job.name}.", "namespace": job.namespace},
-            "involvedObject": {"apiVersion": API_VERSION, "kind": KIND, "name": job.name,
-                               "namespace": job.namespace, "uid": job.uid},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": job.name,
+                "namespace": job.namespace,
+                "uid": job.uid,
+            },
             "type": event.type,
             "reason": event.reason,
             "message": event.message[:1024],
@@ -216,8 +221,9 @@ async def _wait_any(trigger: asyncio.Event, stopped: Any, timeout: float | None)
     if hasattr(stopped, "wait"):
         waiters.append(asyncio.ensure_future(stopped.wait()))
     try:
-        await asyncio.wait(waiters, timeout=None if timeout is None else max(0.0, timeout),
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            waiters, timeout=None if timeout is None else max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         for waiter in waiters:
             waiter.cancel()
@@ -263,19 +269,27 @@ class JobWorker:
         self.backoff.reset()
         if plan.finished and plan.requeue_after_seconds is None:
             return None
-        return min(plan.requeue_after_seconds or self.controller.settings.resync_seconds,
-                   self.controller.settings.resync_seconds)
+        return min(
+            plan.requeue_after_seconds or self.controller.settings.resync_seconds,
+            self.controller.settings.resync_seconds,
+        )
 
-    async def _execute(self, job: lifecycle.JobView, body: Mapping[str, Any], plan: lifecycle.Plan,
-                       pods: list[PodView]) -> None:
+    async def _execute(
+        self, job: lifecycle.JobView, body: Mapping[str, Any], plan: lifecycle.Plan, pods: list[PodView]
+    ) -> None:
         ref = job.ref
         if plan.create and job.spec is not None:
             try:
                 await self._create_pods(job, job.spec, plan.create)
             except Invalid as exc:
                 # The API server refused the pod built from the template: no retry can fix that.
-                plan = lifecycle.fail(job, pods, self.controller.clock(), "PodTemplateRejected",
-                                      f"the API server rejected a worker pod: {exc.message}")
+                plan = lifecycle.fail(
+                    job,
+                    pods,
+                    self.controller.clock(),
+                    "PodTemplateRejected",
+                    f"the API server rejected a worker pod: {exc.message}",
+                )
         if plan.release:
             await asyncio.gather(*(self._release(ref, name) for name in plan.release))
         await self._write_status(ref, body, plan)
@@ -297,19 +311,26 @@ class JobWorker:
             priority_class = naming.priority_class_name(spec.priority)
         elif exists is False and not self.warned_priority and spec.priority != 5:
             self.warned_priority = True
-            await self.controller.record(ref, lifecycle.Event(
-                "Normal", "PriorityClassNotFound",
-                f"spec.priority={spec.priority} but PriorityClass {naming.priority_class_name(spec.priority)} does "
-                "not exist: workers get the cluster's default priority"))
-        results = await asyncio.gather(*(self._create_pod(ref, spec, new, priority_class) for new in pods),
-                                       return_exceptions=True)
+            await self.controller.record(
+                ref,
+                lifecycle.Event(
+                    "Normal",
+                    "PriorityClassNotFound",
+                    f"spec.priority={spec.priority} but PriorityClass {naming.priority_class_name(spec.priority)} does "
+                    "not exist: workers get the cluster's default priority",
+                ),
+            )
+        results = await asyncio.gather(
+            *(self._create_pod(ref, spec, new, priority_class) for new in pods), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, BaseException):
                 raise result
 
     async def _create_pod(self, ref: JobRef, spec: JobSpec, new: lifecycle.NewPod, priority_class: str | None) -> None:
-        manifest = worker_pod(ref, spec, new.index, new.run, new.attempt, gated=new.gated,
-                              priority_class=priority_class)
+        manifest = worker_pod(
+            ref, spec, new.index, new.run, new.attempt, gated=new.gated, priority_class=priority_class
+        )
         name = manifest["metadata"]["name"]
         try:
             created = await self.kube.create(core("pods", ref.namespace), manifest)
@@ -318,8 +339,11 @@ class JobWorker:
             created = await self.kube.get(core("pods", ref.namespace, name))
             owner = PodView.from_pod(created)
             if owner is None or owner.owner_uid != ref.uid:
-                raise KubeError(409, "Conflict", f"pod {name} exists and belongs to another owner; waiting for it "
-                                                 "to be garbage-collected") from None
+                raise KubeError(
+                    409,
+                    "Conflict",
+                    f"pod {name} exists and belongs to another owner; waiting for it to be garbage-collected",
+                ) from None
         view = PodView.from_pod(created)
         if view is not None:
             self.expectations.created(view)
@@ -332,10 +356,15 @@ class JobWorker:
             existing = await self.kube.get(core("services", ref.namespace, manifest["metadata"]["name"]))
             owners = [r.get("uid") for r in existing.get("metadata", {}).get("ownerReferences") or []]
             if ref.uid not in owners:
-                await self.controller.record(ref, lifecycle.Event(
-                    "Warning", "ServiceNameTaken",
-                    f"service {manifest['metadata']['name']} exists and is not this job's: workers cannot resolve "
-                    "each other until it is removed"))
+                await self.controller.record(
+                    ref,
+                    lifecycle.Event(
+                        "Warning",
+                        "ServiceNameTaken",
+                        f"service {manifest['metadata']['name']} exists and is not this job's: workers cannot resolve "
+                        "each other until it is removed",
+                    ),
+                )
                 raise KubeError(409, "Conflict", "the job's service name is taken") from None
         self.service_ready = True
 
@@ -391,5 +420,3 @@ def _status_patch(body: Mapping[str, Any], plan: lifecycle.Plan, now: datetime.d
     if not changes:
         return None
     return {"metadata": {"resourceVersion": (body.get("metadata") or {}).get("resourceVersion")}, "status": changes}
-
-

@@ -84,8 +84,10 @@ _QUANTITY: Final[Schema] = {
     "description": "A Kubernetes quantity (e.g. 4, 500m, 16Gi).",
     "anyOf": [{"type": "integer"}, {"type": "string"}],
     "x-kubernetes-int-or-string": True,
-    "pattern": (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-                r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"),
+    "pattern": (
+        r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+        r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    ),
 }
 
 _IMMUTABLE = "is immutable once the job exists; create a new LeptonJob instead"
@@ -130,13 +132,20 @@ def _container_schema() -> Schema:
         "A container of every worker pod, as in core/v1 Container. Fields not listed here (probes, "
         "securityContext, ...) are passed through to the pod unchanged.",
         {
-            "name": _str("Container name, unique within the pod (DNS label).", maxLength=63,
-                         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+            "name": _str(
+                "Container name, unique within the pod (DNS label).",
+                maxLength=63,
+                pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+            ),
             "image": _str("Container image, e.g. nvcr.io/nvidia/pytorch:24.05-py3.", minLength=1, maxLength=1024),
-            "command": _arr("Entrypoint; the image's ENTRYPOINT when empty.", _str("One argument.", maxLength=4096),
-                            maxItems=256),
-            "args": _arr("Arguments to the entrypoint; the image's CMD when empty.",
-                         _str("One argument.", maxLength=4096), maxItems=1024),
+            "command": _arr(
+                "Entrypoint; the image's ENTRYPOINT when empty.", _str("One argument.", maxLength=4096), maxItems=256
+            ),
+            "args": _arr(
+                "Arguments to the entrypoint; the image's CMD when empty.",
+                _str("One argument.", maxLength=4096),
+                maxItems=1024,
+            ),
             "workingDir": _str("Working directory of the process.", maxLength=4096),
             "env": _arr(
                 "Environment variables. The operator adds LEPTON_JOB_NAME, LEPTON_JOB_WORKER_INDEX, "
@@ -193,19 +202,27 @@ def _template_schema() -> Schema:
         "spec.priority, priorityClassName when it is empty. Other fields pass through unchanged.",
         {
             "containers": _arr(
-                "The worker's containers; at least one.", _container_schema(), minItems=1, maxItems=16,
+                "The worker's containers; at least one.",
+                _container_schema(),
+                minItems=1,
+                maxItems=16,
                 **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
             ),
             "initContainers": _arr(
                 "Init containers, as in core/v1 PodSpec; they receive the same LEPTON_* and torch environment.",
-                _container_schema(), maxItems=16,
+                _container_schema(),
+                maxItems=16,
                 **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
             ),
             "volumes": _arr(
                 "Volumes the containers can mount, as in core/v1 Volume (persistentVolumeClaim, configMap, "
                 "emptyDir, ...).",
-                _obj("One volume.", {"name": _str("Volume name (DNS label).", maxLength=63)}, required=["name"],
-                     **{"x-kubernetes-preserve-unknown-fields": True}),
+                _obj(
+                    "One volume.",
+                    {"name": _str("Volume name (DNS label).", maxLength=63)},
+                    required=["name"],
+                    **{"x-kubernetes-preserve-unknown-fields": True},
+                ),
                 maxItems=128,
             ),
             "restartPolicy": _str(
@@ -238,15 +255,23 @@ def _template_schema() -> Schema:
         **{
             "x-kubernetes-preserve-unknown-fields": True,
             "x-kubernetes-validations": [
-                _rule("!has(self.schedulerName)",
-                      "spec.template.spec.schedulerName: set spec.schedulerName on the LeptonJob instead",
-                      fieldPath=".schedulerName", reason="FieldValueForbidden"),
-                _rule("!has(self.hostname) && !has(self.subdomain)",
-                      "spec.template.spec.hostname/subdomain: set by the operator (worker DNS names)",
-                      reason="FieldValueForbidden"),
-                _rule("!has(self.schedulingGates)",
-                      "spec.template.spec.schedulingGates: managed by the operator for all-or-nothing start",
-                      fieldPath=".schedulingGates", reason="FieldValueForbidden"),
+                _rule(
+                    "!has(self.schedulerName)",
+                    "spec.template.spec.schedulerName: set spec.schedulerName on the LeptonJob instead",
+                    fieldPath=".schedulerName",
+                    reason="FieldValueForbidden",
+                ),
+                _rule(
+                    "!has(self.hostname) && !has(self.subdomain)",
+                    "spec.template.spec.hostname/subdomain: set by the operator (worker DNS names)",
+                    reason="FieldValueForbidden",
+                ),
+                _rule(
+                    "!has(self.schedulingGates)",
+                    "spec.template.spec.schedulingGates: managed by the operator for all-or-nothing start",
+                    fieldPath=".schedulingGates",
+                    reason="FieldValueForbidden",
+                ),
             ],
         },
     )
@@ -256,10 +281,16 @@ def _template_schema() -> Schema:
             "metadata": _obj(
                 "Labels and annotations copied onto every worker pod (the operator adds lepton.ai/* labels).",
                 {
-                    "labels": {"type": "object", "description": "Pod labels.",
-                               "additionalProperties": {"type": "string"}},
-                    "annotations": {"type": "object", "description": "Pod annotations.",
-                                    "additionalProperties": {"type": "string"}},
+                    "labels": {
+                        "type": "object",
+                        "description": "Pod labels.",
+                        "additionalProperties": {"type": "string"},
+                    },
+                    "annotations": {
+                        "type": "object",
+                        "description": "Pod annotations.",
+                        "additionalProperties": {"type": "string"},
+                    },
                 },
             ),
             "spec": pod_spec,
@@ -276,25 +307,37 @@ def _spec_schema() -> Schema:
             "workers": _int(
                 "How many worker pods run the job. Each gets RANK and LEPTON_JOB_WORKER_INDEX 0..workers-1 and "
                 "WORLD_SIZE=workers; worker 0 is MASTER_ADDR. Immutable.",
-                minimum=1, maximum=MAX_WORKERS, default=1,
+                minimum=1,
+                maximum=MAX_WORKERS,
+                default=1,
                 **{"x-kubernetes-validations": [_rule("self == oldSelf", f"spec.workers {_IMMUTABLE}")]},
             ),
             "template": _template_schema(),
             "schedulerName": _str(
                 "Scheduler that places the workers. lepton-scheduler scores nodes by the cost of running there.",
-                default=DEFAULT_SCHEDULER_NAME, minLength=1, maxLength=253,
+                default=DEFAULT_SCHEDULER_NAME,
+                minLength=1,
+                maxLength=253,
             ),
-            "masterPort": _int("Rendezvous port of worker 0 (MASTER_PORT), exposed by the job's headless service.",
-                               minimum=1, maximum=65535, default=DEFAULT_MASTER_PORT),
+            "masterPort": _int(
+                "Rendezvous port of worker 0 (MASTER_PORT), exposed by the job's headless service.",
+                minimum=1,
+                maximum=65535,
+                default=DEFAULT_MASTER_PORT,
+            ),
             "maxFailureRetry": _int(
                 "How many times one worker is replaced after it fails (per worker, per run). When a worker "
                 "fails once more, the whole gang restarts (see maxJobFailureRetry).",
-                minimum=0, maximum=100, default=3,
+                minimum=0,
+                maximum=100,
+                default=3,
             ),
             "maxJobFailureRetry": _int(
                 "How many times the whole gang is restarted (all workers recreated, per-worker counts reset) "
                 "after a worker exhausts maxFailureRetry. Beyond that the job is Failed.",
-                minimum=0, maximum=100, default=0,
+                minimum=0,
+                maximum=100,
+                default=0,
             ),
             "activeDeadlineSeconds": _int(
                 "Wall-clock limit from the start of the workers (restarted by resume); then the job is Failed "
@@ -314,7 +357,9 @@ def _spec_schema() -> Schema:
             "priority": _int(
                 "Scheduling priority, 1 (lowest) to 9 (highest). Mapped to the PriorityClass "
                 "lepton-priority-<n> when such a class exists and the template names none.",
-                minimum=1, maximum=9, default=5,
+                minimum=1,
+                maximum=9,
+                default=5,
             ),
             "budget": _obj(
                 "Cost and energy limits, enforced by live cost accounting: when status.cost.total passes maxCost "
@@ -326,20 +371,27 @@ def _spec_schema() -> Schema:
                     "action": _str(
                         "notify: condition and event only; suspend: set spec.suspend; stop: end the job in phase "
                         "Stopped.",
-                        enum=list(BUDGET_ACTIONS), default="notify",
+                        enum=list(BUDGET_ACTIONS),
+                        default="notify",
                     ),
                 },
-                **{"x-kubernetes-validations": [
-                    _rule("has(self.maxCost) || has(self.maxEnergyKWh)",
-                          "spec.budget: set maxCost, maxEnergyKWh or both", reason="FieldValueRequired"),
-                ]},
+                **{
+                    "x-kubernetes-validations": [
+                        _rule(
+                            "has(self.maxCost) || has(self.maxEnergyKWh)",
+                            "spec.budget: set maxCost, maxEnergyKWh or both",
+                            reason="FieldValueRequired",
+                        ),
+                    ]
+                },
             ),
             "costProfile": _str(
                 "Name of a cost profile (from the operator's --cost-profiles) to price this job's share of each "
                 "node it runs on with (hardware, operations, power model, PUE, tariff), instead of the node's "
                 "matched profile. Node totals and other jobs keep the node's own profile; condition "
                 "CostProfileApplied says whether it applies.",
-                maxLength=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                maxLength=63,
+                pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
             ),
             "expectedDurationSeconds": _int(
                 "How long the job is expected to run; live cost accounting then shows the estimated cost to "
@@ -355,8 +407,11 @@ def _condition_schema() -> Schema:
     return _obj(
         "One observation of the job's state, as in metav1.Condition.",
         {
-            "type": _str("Condition type: Queued, Starting, Running, Restarting, Succeeded, Failed, Suspended, "
-                         "Stopped (lifecycle) or BudgetExceeded (cost accounting).", maxLength=316),
+            "type": _str(
+                "Condition type: Queued, Starting, Running, Restarting, Succeeded, Failed, Suspended, "
+                "Stopped (lifecycle) or BudgetExceeded (cost accounting).",
+                maxLength=316,
+            ),
             "status": _str("True, False or Unknown.", enum=["True", "False", "Unknown"]),
             "reason": _str("Machine-readable CamelCase reason for the last transition.", maxLength=1024),
             "message": _str("Human-readable detail.", maxLength=32768),
@@ -380,7 +435,8 @@ def _cost_schema() -> Schema:
             "currency": _str("ISO 4217 currency code of every amount in this block.", pattern="^[A-Z]{3}$"),
             "perHour": _num(f"Current cost rate, {money} per hour.", minimum=0),
             "toComplete": _num(
-                f"Estimated cost to complete, {money}, when spec.expectedDurationSeconds is set.", minimum=0),
+                f"Estimated cost to complete, {money}, when spec.expectedDurationSeconds is set.", minimum=0
+            ),
             "observedAt": _str("End of the last accounted window (the ledger's watermark).", format="date-time"),
             "estimated": _bool("true while any accounted window used modelled instead of measured power."),
             "history": _obj(
@@ -411,7 +467,8 @@ def _status_schema() -> Schema:
         {
             "phase": _str("Lifecycle phase.", enum=list(PHASES)),
             "conditions": _arr(
-                "Conditions with reasons; one entry per type.", _condition_schema(),
+                "Conditions with reasons; one entry per type.",
+                _condition_schema(),
                 **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
             ),
             "observedGeneration": _int("metadata.generation the lifecycle fields were computed from.", **counter),
@@ -428,13 +485,18 @@ def _status_schema() -> Schema:
             "retries": _int("Failed workers replaced so far, over the job's life.", **counter),
             "jobRestarts": _int("Whole-gang restarts so far (bounded by spec.maxJobFailureRetry).", **counter),
             "run": _int("Run number: bumped by every gang restart and every resume; part of pod names.", **counter),
-            "workerAttempts": _arr("Per worker index, the attempt number of its current pod in this run.",
-                                   _int("Attempt.", **counter), maxItems=MAX_WORKERS),
-            "startTime": _str("When the workers of the current run were released to the scheduler.",
-                              format="date-time"),
+            "workerAttempts": _arr(
+                "Per worker index, the attempt number of its current pod in this run.",
+                _int("Attempt.", **counter),
+                maxItems=MAX_WORKERS,
+            ),
+            "startTime": _str(
+                "When the workers of the current run were released to the scheduler.", format="date-time"
+            ),
             "completionTime": _str("When the job finished (Succeeded, Failed or Stopped).", format="date-time"),
-            "nodes": _arr("Nodes the current workers run on (sorted, unique).", _str("Node name."),
-                          maxItems=MAX_WORKERS),
+            "nodes": _arr(
+                "Nodes the current workers run on (sorted, unique).", _str("Node name."), maxItems=MAX_WORKERS
+            ),
             "nodeSummary": _str("Short list of nodes for the NODES column."),
             "cost": _cost_schema(),
             "energy": _energy_schema(),
@@ -450,14 +512,18 @@ def build_schema() -> Schema:
         {
             "apiVersion": _str("lepton.ai/v1alpha1"),
             "kind": _str("LeptonJob"),
-            "metadata": _obj("Standard object metadata.", {
-                "name": _str(
-                    f"Job name: at most {MAX_JOB_NAME_LENGTH} characters, lowercase letters, digits and '-', "
-                    "starting with a letter; it names the job's headless service and the worker hostnames "
-                    "<name>-worker-<index>, which must fit a 63-character DNS label.",
-                    maxLength=MAX_JOB_NAME_LENGTH, pattern="^[a-z]([-a-z0-9]*[a-z0-9])?$",
-                ),
-            }),
+            "metadata": _obj(
+                "Standard object metadata.",
+                {
+                    "name": _str(
+                        f"Job name: at most {MAX_JOB_NAME_LENGTH} characters, lowercase letters, digits and '-', "
+                        "starting with a letter; it names the job's headless service and the worker hostnames "
+                        "<name>-worker-<index>, which must fit a 63-character DNS label.",
+                        maxLength=MAX_JOB_NAME_LENGTH,
+                        pattern="^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                    ),
+                },
+            ),
             "spec": _spec_schema(),
             "status": _status_schema(),
         },
@@ -518,8 +584,13 @@ def render_crd_yaml() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lepton_operator.crd", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", type=Path, nargs="?", const=Path("deploy/base/crd-leptonjob.yaml"),
-                        help="write the YAML to this path (default deploy/base/crd-leptonjob.yaml) instead of stdout")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        nargs="?",
+        const=Path("deploy/base/crd-leptonjob.yaml"),
+        help="write the YAML to this path (default deploy/base/crd-leptonjob.yaml) instead of stdout",
+    )
     args = parser.parse_args(argv)
     text = render_crd_yaml()
     if args.write is None:

@@ -16,8 +16,7 @@ import kopf
 import kubernetes
 
 
-def login(*, settings: Any = None, logger: Any = None, kubeconfig: str | None = None,
-          **_: Any) -> kopf.ConnectionInfo:
+def login(*, settings: Any = None, logger: Any = None, kubeconfig: str | None = None, **_: Any) -> kopf.ConnectionInfo:
     """In-cluster first, then the kubeconfig (``kubeconfig`` argument, ``$KUBECONFIG``, ``~/.kube/config``)."""
     try:
         kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
@@ -27,8 +26,9 @@ def login(*, settings: Any = None, logger: Any = None, kubeconfig: str | None = 
         try:
             kubernetes.config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
         except (kubernetes.config.ConfigException, OSError) as exc:
-            raise kopf.LoginError(f"no Kubernetes credentials: not in a cluster, and kubeconfig {path!r} is "
-                                  f"unusable ({exc})") from exc
+            raise kopf.LoginError(
+                f"no Kubernetes credentials: not in a cluster, and kubeconfig {path!r} is unusable ({exc})"
+            ) from exc
         where = f"kubeconfig {path}"
     config = kubernetes.client.Configuration.get_default_copy()
     header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")

@@ -37,9 +37,15 @@ class WatchExpired(Exception):
 
 
 class PodInformer:
-    def __init__(self, kube: KubeClient, *, namespaces: Iterable[str] = (),
-                 on_change: Callable[[str, str], None] | None = None, watch_timeout_seconds: int = 300,
-                 retry_delay_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        namespaces: Iterable[str] = (),
+        on_change: Callable[[str, str], None] | None = None,
+        watch_timeout_seconds: int = 300,
+        retry_delay_seconds: float = 1.0,
+    ) -> None:
         self.kube = kube
         self.namespaces = tuple(namespaces)
         self.on_change = on_change
@@ -100,7 +106,8 @@ class PodInformer:
         listing = await self.kube.get(path, {"labelSelector": naming.LABEL_JOB})
         fresh: dict[tuple[str, str], dict[str, Any]] = {
             (item["metadata"].get("namespace", ""), item["metadata"]["name"]): item
-            for item in listing.get("items") or []}
+            for item in listing.get("items") or []
+        }
         scope = [key for key in self._job_of if namespace is None or key[0] == namespace]
         touched: set[JobKey] = set()
         for key in scope:  # replace the scope atomically: forget what the server no longer has
@@ -113,8 +120,13 @@ class PodInformer:
         return str(listing.get("metadata", {}).get("resourceVersion", ""))
 
     async def _watch(self, path: str, version: str) -> str:
-        params = {"watch": "true", "labelSelector": naming.LABEL_JOB, "resourceVersion": version,
-                  "allowWatchBookmarks": "true", "timeoutSeconds": str(self.watch_timeout_seconds)}
+        params = {
+            "watch": "true",
+            "labelSelector": naming.LABEL_JOB,
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(self.watch_timeout_seconds),
+        }
         async for event in self.kube.watch(path, params):
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":

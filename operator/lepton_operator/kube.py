@@ -132,9 +132,16 @@ def _temp_file(data: bytes) -> str:
 
 
 class KubeClient:
-    def __init__(self, endpoint: Endpoint, *, max_concurrency: int = 64, request_timeout_seconds: float = 30.0,
-                 retry_delays_seconds: tuple[float, ...] = (0.2, 0.8, 2.0),
-                 on_unauthorized: Callable[[], Endpoint | None] | None = None, user_agent: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        max_concurrency: int = 64,
+        request_timeout_seconds: float = 30.0,
+        retry_delays_seconds: tuple[float, ...] = (0.2, 0.8, 2.0),
+        on_unauthorized: Callable[[], Endpoint | None] | None = None,
+        user_agent: str | None = None,
+    ) -> None:
         self._endpoint = endpoint
         # Names the replica in the API server's audit log (and lets tests tell replicas' requests apart).
         self._user_agent = user_agent
@@ -159,13 +166,15 @@ class KubeClient:
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ssl=self._endpoint.ssl_context
-                                             if self._endpoint.ssl_context is not None else True)
+            connector = aiohttp.TCPConnector(
+                limit=0, ssl=self._endpoint.ssl_context if self._endpoint.ssl_context is not None else True
+            )
             headers = dict(self._endpoint.headers)
             if self._user_agent:
                 headers["User-Agent"] = self._user_agent
-            self._session = aiohttp.ClientSession(base_url=None, connector=connector, timeout=self._timeout,
-                                                  headers=headers)
+            self._session = aiohttp.ClientSession(
+                base_url=None, connector=connector, timeout=self._timeout, headers=headers
+            )
         return self._session
 
     async def close(self) -> None:
@@ -173,8 +182,15 @@ class KubeClient:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, path: str, *, body: Any = None, params: Mapping[str, str] | None = None,
-                      content_type: str = "application/json") -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         refreshed = False
         for attempt in range(len(self._retry_delays) + 1):
             try:
@@ -196,16 +212,18 @@ class KubeClient:
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _send(self, method: str, path: str, body: Any, params: Mapping[str, str] | None,
-                    content_type: str) -> Any:
+    async def _send(
+        self, method: str, path: str, body: Any, params: Mapping[str, str] | None, content_type: str
+    ) -> Any:
         session = self._ensure_session()
         data = orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
         async with self._semaphore:
             self.requests_sent += 1
             try:
-                async with session.request(method, self._endpoint.server + path, data=data, params=params,
-                                           headers=headers) as response:
+                async with session.request(
+                    method, self._endpoint.server + path, data=data, params=params, headers=headers
+                ) as response:
                     raw = await response.read()
                     status = response.status
                     retry_after = response.headers.get("Retry-After")
@@ -265,13 +283,20 @@ class KubeClient:
         return await self.request("DELETE", path, body=options)
 
 
-def core_path(plural: str, namespace: str | None = None, name: str | None = None,
-              subresource: str | None = None) -> str:
+def core_path(
+    plural: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+) -> str:
     return _path("/api/v1", plural, namespace=namespace, name=name, subresource=subresource)
 
 
-def group_path(group: str, version: str, plural: str, namespace: str | None = None,  # noqa: PLR0917
-               name: str | None = None, subresource: str | None = None) -> str:
+def group_path(  # noqa: PLR0917 - positional like a URL
+    group: str,
+    version: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    subresource: str | None = None,
+) -> str:
     """``/apis/<group>/<version>/[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]``; positional like a URL."""
     return _path(f"/apis/{group}/{version}", plural, namespace=namespace, name=name, subresource=subresource)
 

@@ -106,8 +106,13 @@ class Plan:
     """Nothing will ever be left to do for this job (the caller may stop watching it)."""
 
 
-_PHASE_REASONS = {"Queued": "Created", "Starting": "GangReleased", "Running": "AllWorkersRunning",
-                  "Succeeded": "AllWorkersSucceeded", "Suspended": "Suspended"}
+_PHASE_REASONS = {
+    "Queued": "Created",
+    "Starting": "GangReleased",
+    "Running": "AllWorkersRunning",
+    "Succeeded": "AllWorkersSucceeded",
+    "Suspended": "Suspended",
+}
 
 
 def _transition(plan: Plan, old_phase: str | None, new_phase: str, reason: str, message: str) -> None:
@@ -125,8 +130,7 @@ def _counts(views: Mapping[int, PodView], workers: int) -> dict[str, Any]:
     ready = sum(1 for p in views.values() if p.ready and p.active)
     succeeded = sum(1 for p in views.values() if p.phase == "Succeeded")
     failed = sum(1 for p in views.values() if p.phase == "Failed")
-    return {"active": active, "ready": ready, "succeeded": succeeded, "failed": failed,
-            "summary": f"{ready}/{workers}"}
+    return {"active": active, "ready": ready, "succeeded": succeeded, "failed": failed, "summary": f"{ready}/{workers}"}
 
 
 def _nodes(views: Mapping[int, PodView]) -> list[str]:
@@ -155,15 +159,25 @@ def _ttl(plan: Plan, spec: JobSpec | None, completed: datetime.datetime, now: da
         plan.requeue_after_seconds = remaining
 
 
-def _finish(job: JobView, ours: Sequence[PodView], run: int, now: datetime.datetime, *, phase: str, reason: str,
-            message: str, event_type: str) -> Plan:
+def _finish(
+    job: JobView,
+    ours: Sequence[PodView],
+    run: int,
+    now: datetime.datetime,
+    *,
+    phase: str,
+    reason: str,
+    message: str,
+    event_type: str,
+) -> Plan:
     plan = Plan(delete=[p.name for p in ours if p.active])
     workers = job.spec.workers if job.spec is not None else len(_latest(ours, run))
     latest = _latest(ours, run)
     settled = {i: (dataclasses.replace(p, ready=False, deleting=True) if p.active else p) for i, p in latest.items()}
     _transition(plan, job.status.phase, phase, reason, message)
-    plan.fields.update({"completionTime": rfc3339(now), "observedGeneration": job.generation,
-                        "workers": _counts(settled, workers)})
+    plan.fields.update(
+        {"completionTime": rfc3339(now), "observedGeneration": job.generation, "workers": _counts(settled, workers)}
+    )
     plan.events.append(Event(event_type, reason, message))
     _ttl(plan, job.spec, now, now)
     return plan
@@ -191,11 +205,23 @@ def _suspend(job: JobView, ours: Sequence[PodView], run: int) -> Plan:
     message = f"spec.suspend is true: removed {len(plan.delete)} running workers; set it to false to resume"
     _transition(plan, job.status.phase, "Suspended", "Suspended", message)
     # Resuming starts a fresh run, so new pods never collide with terminating ones.
-    plan.fields.update({"run": run + 1 if ours else run, "workerAttempts": [], "startTime": None,
-                        "observedGeneration": job.generation,
-                        "workers": {"active": 0, "ready": 0, "succeeded": 0, "failed": 0,
-                                    "summary": f"0/{job.spec.workers if job.spec else 0}"},
-                        "nodes": [], "nodeSummary": ""})
+    plan.fields.update(
+        {
+            "run": run + 1 if ours else run,
+            "workerAttempts": [],
+            "startTime": None,
+            "observedGeneration": job.generation,
+            "workers": {
+                "active": 0,
+                "ready": 0,
+                "succeeded": 0,
+                "failed": 0,
+                "summary": f"0/{job.spec.workers if job.spec else 0}",
+            },
+            "nodes": [],
+            "nodeSummary": "",
+        }
+    )
     plan.events.append(Event("Normal", "Suspended", message))
     return plan
 
@@ -210,13 +236,15 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
     if st.phase in TERMINAL_PHASES:
         return _after_finish(job, ours, now)
     if job.spec is None:
-        return _finish(job, ours, run, now, phase="Failed", reason="InvalidSpec", message=str(job.spec_error),
-                       event_type="Warning")
+        return _finish(
+            job, ours, run, now, phase="Failed", reason="InvalidSpec", message=str(job.spec_error), event_type="Warning"
+        )
     spec = job.spec
     if job.stop_reason:
         message = job.stop_message or f"stop requested with the {naming.ANNOTATION_STOP} annotation"
-        return _finish(job, ours, run, now, phase="Stopped", reason=_reason(job.stop_reason), message=message,
-                       event_type="Normal")
+        return _finish(
+            job, ours, run, now, phase="Stopped", reason=_reason(job.stop_reason), message=message, event_type="Normal"
+        )
     if spec.suspend:
         return _suspend(job, ours, run)
 
@@ -230,10 +258,13 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
     if spec.active_deadline_seconds is not None and start_time is not None:
         elapsed = (now - start_time).total_seconds()
         if elapsed >= spec.active_deadline_seconds:
-            message = (f"activeDeadlineSeconds={spec.active_deadline_seconds} passed since the workers started at "
-                       f"{rfc3339(start_time)}")
-            return _finish(job, ours, run, now, phase="Failed", reason="DeadlineExceeded", message=message,
-                           event_type="Warning")
+            message = (
+                f"activeDeadlineSeconds={spec.active_deadline_seconds} passed since the workers started at "
+                f"{rfc3339(start_time)}"
+            )
+            return _finish(
+                job, ours, run, now, phase="Failed", reason="DeadlineExceeded", message=message, event_type="Warning"
+            )
         result.requeue_after_seconds = spec.active_deadline_seconds - elapsed
 
     workers = spec.workers
@@ -255,10 +286,14 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
             if attempts[i] < spec.max_failure_retry:
                 attempts[i] += 1
                 replaced += 1
-                result.events.append(Event(
-                    "Warning", "WorkerFailed",
-                    f"worker {i} ({pod.name}) {pod.describe_failure()}; replacing it "
-                    f"(retry {attempts[i]} of {spec.max_failure_retry})"))
+                result.events.append(
+                    Event(
+                        "Warning",
+                        "WorkerFailed",
+                        f"worker {i} ({pod.name}) {pod.describe_failure()}; replacing it "
+                        f"(retry {attempts[i]} of {spec.max_failure_retry})",
+                    )
+                )
                 pod = None
             else:
                 failed = failed or pod
@@ -273,28 +308,44 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
 
     common = {"observedGeneration": job.generation, "retries": retries, "jobRestarts": job_restarts}
     if failed is not None:
-        description = (f"worker {failed.index} ({failed.name}) {failed.describe_failure()} after "
-                       f"{spec.max_failure_retry} retries (maxFailureRetry)")
+        description = (
+            f"worker {failed.index} ({failed.name}) {failed.describe_failure()} after "
+            f"{spec.max_failure_retry} retries (maxFailureRetry)"
+        )
         if job_restarts < spec.max_job_failure_retry:
             new_run = run + 1
             restart = Plan(
                 create=[NewPod(i, new_run, 0, gated=True) for i in range(workers)],
                 delete=sorted(set(result.delete) | {p.name for p in current if p.active}),
                 conditions=list(result.conditions),
-                events=[*result.events, Event("Warning", "JobRestarted",
-                                              f"{description}; restarting all {workers} workers as run {new_run} "
-                                              f"(restart {job_restarts + 1} of {spec.max_job_failure_retry})")],
+                events=[
+                    *result.events,
+                    Event(
+                        "Warning",
+                        "JobRestarted",
+                        f"{description}; restarting all {workers} workers as run {new_run} "
+                        f"(restart {job_restarts + 1} of {spec.max_job_failure_retry})",
+                    ),
+                ],
             )
             _transition(restart, st.phase, "Restarting", "JobRestarted", description)
             restart.fields.update(common)
-            restart.fields.update({"run": new_run, "jobRestarts": job_restarts + 1, "workerAttempts": [0] * workers,
-                                   "workers": {"active": workers, "ready": 0, "succeeded": 0, "failed": 0,
-                                               "summary": f"0/{workers}"}})
+            restart.fields.update(
+                {
+                    "run": new_run,
+                    "jobRestarts": job_restarts + 1,
+                    "workerAttempts": [0] * workers,
+                    "workers": {"active": workers, "ready": 0, "succeeded": 0, "failed": 0, "summary": f"0/{workers}"},
+                }
+            )
             return restart
-        message = (f"{description}, and the job was restarted {job_restarts} times "
-                   f"(maxJobFailureRetry={spec.max_job_failure_retry})")
-        final = _finish(job, ours, run, now, phase="Failed", reason="BackoffLimitExceeded", message=message,
-                        event_type="Warning")
+        message = (
+            f"{description}, and the job was restarted {job_restarts} times "
+            f"(maxJobFailureRetry={spec.max_job_failure_retry})"
+        )
+        final = _finish(
+            job, ours, run, now, phase="Failed", reason="BackoffLimitExceeded", message=message, event_type="Warning"
+        )
         final.fields.update({**common, "run": run, "workerAttempts": attempts})
         return final
 
@@ -309,8 +360,9 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
     if result.release:
         after = {i: (_ungated(p) if p.name in result.release else p) for i, p in after.items()}
     if released_now:
-        result.events.append(Event("Normal", "Started", f"all {workers} workers exist: released them together to "
-                                                        f"{spec.scheduler_name}"))
+        result.events.append(
+            Event("Normal", "Started", f"all {workers} workers exist: released them together to {spec.scheduler_name}")
+        )
         if start_time is None:
             start_time = now
             if spec.active_deadline_seconds is not None:
@@ -318,10 +370,16 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
 
     nodes = _nodes(after)
     result.fields.update(common)
-    result.fields.update({
-        "run": run, "workerAttempts": attempts, "workers": _counts(after, workers), "nodes": nodes,
-        "nodeSummary": node_summary(nodes), "startTime": rfc3339(start_time) if start_time else None,
-    })
+    result.fields.update(
+        {
+            "run": run,
+            "workerAttempts": attempts,
+            "workers": _counts(after, workers),
+            "nodes": nodes,
+            "nodeSummary": node_summary(nodes),
+            "startTime": rfc3339(start_time) if start_time else None,
+        }
+    )
     if all(p.phase == "Succeeded" for p in after.values()):
         message = f"all {workers} workers succeeded"
         _transition(result, st.phase, "Succeeded", "AllWorkersSucceeded", message)
@@ -334,8 +392,11 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
     if replaced:
         phase, reason, message = "Restarting", "WorkerFailed", f"replacing {replaced} failed workers"
     elif not admitted and not released_now:
-        phase, reason, message = "Queued", "Created", (f"waiting for all {workers} workers to exist before starting "
-                                                       "them together")
+        phase, reason, message = (
+            "Queued",
+            "Created",
+            (f"waiting for all {workers} workers to exist before starting them together"),
+        )
     elif all(p.phase in ("Running", "Succeeded") for p in after.values()):
         # Workers that finished early do not take a running gang back to Starting.
         phase, reason = "Running", "AllWorkersRunning"
@@ -349,8 +410,9 @@ def plan(job: JobView, pods: Sequence[PodView], now: datetime.datetime) -> Plan:
         if phase == "Running":
             result.events.append(Event("Normal", "Running", message))
         elif phase == "Queued" and st.phase is None:
-            result.events.append(Event("Normal", "Queued", f"creating {workers} workers held by the "
-                                                           f"{naming.GANG_GATE} scheduling gate"))
+            result.events.append(
+                Event("Normal", "Queued", f"creating {workers} workers held by the {naming.GANG_GATE} scheduling gate")
+            )
     else:
         result.fields["phase"] = phase
     return result

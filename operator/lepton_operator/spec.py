@@ -120,11 +120,15 @@ def parse_job_spec(raw: Any) -> JobSpec:
     pod_spec = template["spec"]
     _check_containers(pod_spec)
     if pod_spec.get("restartPolicy", "Never") not in ("Never", "OnFailure"):
-        raise SpecError("spec.template.spec.restartPolicy",
-                        f"must be Never or OnFailure, not {pod_spec['restartPolicy']!r}")
-    for forbidden, why in (("schedulerName", "set spec.schedulerName instead"),
-                           ("hostname", "set by the operator"), ("subdomain", "set by the operator"),
-                           ("schedulingGates", "managed by the operator")):
+        raise SpecError(
+            "spec.template.spec.restartPolicy", f"must be Never or OnFailure, not {pod_spec['restartPolicy']!r}"
+        )
+    for forbidden, why in (
+        ("schedulerName", "set spec.schedulerName instead"),
+        ("hostname", "set by the operator"),
+        ("subdomain", "set by the operator"),
+        ("schedulingGates", "managed by the operator"),
+    ):
         if forbidden in pod_spec:
             raise SpecError(f"spec.template.spec.{forbidden}", why)
     scheduler = raw.get("schedulerName", DEFAULT_SCHEDULER_NAME)
@@ -141,8 +145,9 @@ def parse_job_spec(raw: Any) -> JobSpec:
         action = raw_budget.get("action", "notify")
         if action not in BUDGET_ACTIONS:
             raise SpecError("spec.budget.action", f"must be one of {', '.join(BUDGET_ACTIONS)}, not {action!r}")
-        budget = Budget(_number(raw_budget, "spec.budget", "maxCost"),
-                        _number(raw_budget, "spec.budget", "maxEnergyKWh"), action)
+        budget = Budget(
+            _number(raw_budget, "spec.budget", "maxCost"), _number(raw_budget, "spec.budget", "maxEnergyKWh"), action
+        )
         if budget.max_cost is None and budget.max_energy_kwh is None:
             raise SpecError("spec.budget", "set maxCost, maxEnergyKWh or both")
     cost_profile = raw.get("costProfile")

@@ -46,8 +46,13 @@ class Condition:
     observed_generation: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"type": self.type, "status": self.status, "reason": self.reason,
-                                  "message": self.message, "lastTransitionTime": self.last_transition_time}
+        result: dict[str, Any] = {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "lastTransitionTime": self.last_transition_time,
+        }
         if self.observed_generation is not None:
             result["observedGeneration"] = self.observed_generation
         return result
@@ -55,13 +60,19 @@ class Condition:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Condition:
         generation = raw.get("observedGeneration")
-        return cls(str(raw.get("type", "")), str(raw.get("status", "Unknown")), str(raw.get("reason", "")),
-                   str(raw.get("message", "")), str(raw.get("lastTransitionTime", "")),
-                   generation if isinstance(generation, int) else None)
+        return cls(
+            str(raw.get("type", "")),
+            str(raw.get("status", "Unknown")),
+            str(raw.get("reason", "")),
+            str(raw.get("message", "")),
+            str(raw.get("lastTransitionTime", "")),
+            generation if isinstance(generation, int) else None,
+        )
 
 
-def merge_conditions(existing: Iterable[Mapping[str, Any]], updates: Iterable[Condition],
-                     now: datetime.datetime) -> list[dict[str, Any]]:
+def merge_conditions(
+    existing: Iterable[Mapping[str, Any]], updates: Iterable[Condition], now: datetime.datetime
+) -> list[dict[str, Any]]:
     """``existing`` with ``updates`` applied by type; lastTransitionTime moves only when status changes."""
     result = [dict(c) for c in existing]
     for update in updates:
@@ -79,8 +90,7 @@ def merge_conditions(existing: Iterable[Mapping[str, Any]], updates: Iterable[Co
     return result
 
 
-def conditions_patch(body: Mapping[str, Any], updates: Iterable[Condition],
-                     now: datetime.datetime) -> dict[str, Any]:
+def conditions_patch(body: Mapping[str, Any], updates: Iterable[Condition], now: datetime.datetime) -> dict[str, Any]:
     """A status merge patch for ``updates`` that is safe next to other condition writers (see module doc)."""
     status = body.get("status") or {}
     return {
@@ -118,7 +128,8 @@ class LifecycleStatus:
             retries=count("retries"),
             job_restarts=count("jobRestarts"),
             worker_attempts=tuple(a if isinstance(a, int) and a >= 0 else 0 for a in attempts)
-            if isinstance(attempts, list) else (),
+            if isinstance(attempts, list)
+            else (),
             start_time=parse_time(raw.get("startTime")),
             completion_time=parse_time(raw.get("completionTime")),
             conditions=tuple(c for c in raw.get("conditions") or [] if isinstance(c, Mapping)),
@@ -130,8 +141,20 @@ class LifecycleStatus:
 
 def lifecycle_fields(status: Mapping[str, Any]) -> dict[str, Any]:
     """The lifecycle-owned keys of a status dict (for diffing before a write)."""
-    owned = ("phase", "observedGeneration", "workers", "retries", "jobRestarts", "run", "workerAttempts",
-             "startTime", "completionTime", "nodes", "nodeSummary", "conditions")
+    owned = (
+        "phase",
+        "observedGeneration",
+        "workers",
+        "retries",
+        "jobRestarts",
+        "run",
+        "workerAttempts",
+        "startTime",
+        "completionTime",
+        "nodes",
+        "nodeSummary",
+        "conditions",
+    )
     return {k: status[k] for k in owned if k in status}
 
 

@@ -21,8 +21,15 @@ from lepton_operator import naming
 from lepton_operator.crd import API_VERSION, KIND
 from lepton_operator.spec import JobSpec
 
-INJECTED_ENV = ("LEPTON_JOB_NAME", "LEPTON_JOB_WORKER_INDEX", "LEPTON_JOB_TOTAL_WORKERS", "MASTER_ADDR",
-                "MASTER_PORT", "WORLD_SIZE", "RANK")
+INJECTED_ENV = (
+    "LEPTON_JOB_NAME",
+    "LEPTON_JOB_WORKER_INDEX",
+    "LEPTON_JOB_TOTAL_WORKERS",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "WORLD_SIZE",
+    "RANK",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +39,14 @@ class JobRef:
     uid: str
 
     def owner_reference(self) -> dict[str, Any]:
-        return {"apiVersion": API_VERSION, "kind": KIND, "name": self.name, "uid": self.uid,
-                "controller": True, "blockOwnerDeletion": True}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
 
 
 def worker_env(job: JobRef, spec: JobSpec, index: int) -> list[dict[str, str]]:
@@ -58,8 +71,9 @@ def worker_labels(job: JobRef, index: int, run: int, attempt: int) -> dict[str, 
     }
 
 
-def worker_pod(job: JobRef, spec: JobSpec, index: int, run: int, attempt: int, *, gated: bool,
-               priority_class: str | None) -> dict[str, Any]:
+def worker_pod(
+    job: JobRef, spec: JobSpec, index: int, run: int, attempt: int, *, gated: bool, priority_class: str | None
+) -> dict[str, Any]:
     """The pod of worker ``index`` (attempt ``attempt`` of run ``run``)."""
     template = copy.deepcopy(dict(spec.template))
     template_meta = template.get("metadata") or {}
@@ -107,8 +121,9 @@ def headless_service(job: JobRef, spec: JobSpec) -> dict[str, Any]:
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
             "selector": {naming.LABEL_JOB: job.name},
-            "ports": [{"name": "rendezvous", "port": spec.master_port, "targetPort": spec.master_port,
-                       "protocol": "TCP"}],
+            "ports": [
+                {"name": "rendezvous", "port": spec.master_port, "targetPort": spec.master_port, "protocol": "TCP"}
+            ],
         },
     }
 

@@ -22,8 +22,11 @@ from tests.kube_emulator.store import Store
 
 
 async def serve(args: argparse.Namespace) -> None:
-    emulator = KubeEmulator(store=Store(history_limit=args.history_limit, cel=not args.no_cel), record_requests=False,
-                            bookmark_interval_seconds=args.bookmark_interval)
+    emulator = KubeEmulator(
+        store=Store(history_limit=args.history_limit, cel=not args.no_cel),
+        record_requests=False,
+        bookmark_interval_seconds=args.bookmark_interval,
+    )
     async with emulator, kmock.Server(emulator, port=args.port) as server:
         store = emulator.store
         for path in args.apply:
@@ -57,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=0, help="Ready nodes (8 GPUs each) to create at start")
     parser.add_argument("--autopilot", action="store_true", help="bind ungated pods and mark them Running")
     parser.add_argument("--history-limit", type=int, default=200_000, help="watch events kept per resource")
-    parser.add_argument("--no-cel", action="store_true",
-                        help="skip CRD CEL rules (cel-python takes ms per rule; for load tests)")
+    parser.add_argument(
+        "--no-cel", action="store_true", help="skip CRD CEL rules (cel-python takes ms per rule; for load tests)"
+    )
     parser.add_argument("--bookmark-interval", type=float, default=5.0, help="seconds between watch bookmarks")
     args = parser.parse_args(argv)
     asyncio.run(serve(args))

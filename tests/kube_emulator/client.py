@@ -65,8 +65,9 @@ class KubeClient:
             raise KeyError(f"the server doesn't have a resource type {resource!r}")
         return self._resources[key]
 
-    def path(self, resource: str, namespace: str | None = None, name: str | None = None,
-             subresource: str | None = None) -> str:
+    def path(
+        self, resource: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         group, version, plural, namespaced = self.resolve(resource)
         root = f"/apis/{group}/{version}" if group else f"/api/{version}"
         parts = [root]
@@ -80,11 +81,19 @@ class KubeClient:
         return "/".join(parts)
 
     # --- verbs ---------------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-                 content_type: str | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> Any:
         headers = {"Content-Type": content_type} if content_type else None
-        response = self.session.request(method, self.base_url + path, json=json, params=params, headers=headers,
-                                        timeout=self.timeout_seconds)
+        response = self.session.request(
+            method, self.base_url + path, json=json, params=params, headers=headers, timeout=self.timeout_seconds
+        )
         try:
             body = response.json()
         except ValueError:
@@ -105,8 +114,9 @@ class KubeClient:
                 return None
             raise
 
-    def list(self, resource: str, namespace: str | None = None, *, labels: str | None = None,
-             fields: str | None = None) -> list[Body]:
+    def list(
+        self, resource: str, namespace: str | None = None, *, labels: str | None = None, fields: str | None = None
+    ) -> list[Body]:
         params = {k: v for k, v in (("labelSelector", labels), ("fieldSelector", fields)) if v}
         items: list[Body] = self._request("GET", self.path(resource, namespace), params=params)["items"]
         return items
@@ -124,16 +134,29 @@ class KubeClient:
         docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
         return [self.create(d, namespace) for d in docs]
 
-    def patch(self, resource: str, namespace: str | None, name: str, patch: Any, *, kind: str = "merge",
-              subresource: str | None = None) -> Body:
-        content_type = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
-                        "strategic": "application/strategic-merge-patch+json"}[kind]
-        result: Body = self._request("PATCH", self.path(resource, namespace, name, subresource), json=patch,
-                                     content_type=content_type)
+    def patch(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        kind: str = "merge",
+        subresource: str | None = None,
+    ) -> Body:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[kind]
+        result: Body = self._request(
+            "PATCH", self.path(resource, namespace, name, subresource), json=patch, content_type=content_type
+        )
         return result
 
-    def replace(self, resource: str, namespace: str | None, name: str, body: Body,
-                subresource: str | None = None) -> Body:
+    def replace(
+        self, resource: str, namespace: str | None, name: str, body: Body, subresource: str | None = None
+    ) -> Body:
         result: Body = self._request("PUT", self.path(resource, namespace, name, subresource), json=body)
         return result
 
@@ -152,8 +175,13 @@ class KubeClient:
 
     # --- waiting -------------------------------------------------------------------------------------
     @staticmethod
-    def wait_for(probe: Callable[[], T | None], *, timeout_seconds: float = 15.0, interval_seconds: float = 0.05,
-                 what: str = "condition") -> T:
+    def wait_for(
+        probe: Callable[[], T | None],
+        *,
+        timeout_seconds: float = 15.0,
+        interval_seconds: float = 0.05,
+        what: str = "condition",
+    ) -> T:
         """Poll ``probe`` until it returns something truthy; fail with ``what`` after the timeout."""
         deadline = time.monotonic() + timeout_seconds
         last: T | None = None
@@ -172,12 +200,20 @@ class Kubelet:
         self.kube = kube
 
     def bind(self, namespace: str, name: str, node: str) -> None:
-        self.kube._request("POST", self.kube.path("pods", namespace, name, "binding"),
-                           json={"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-                                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+        self.kube._request(
+            "POST",
+            self.kube.path("pods", namespace, name, "binding"),
+            json={
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": name},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            },
+        )
 
-    def report(self, namespace: str, name: str, phase: str, *, exit_code: int | None = None,
-               reason: str | None = None) -> Body:
+    def report(
+        self, namespace: str, name: str, phase: str, *, exit_code: int | None = None, reason: str | None = None
+    ) -> Body:
         pod = self.kube.get("pods", namespace, name)
         containers = [c["name"] for c in pod["spec"]["containers"]]
         status = pod_status(phase, exit_code=exit_code, reason=reason, containers=containers)

@@ -22,8 +22,15 @@ from tests.kube_emulator.resources import ResourceInfo
 from tests.kube_emulator.store import Body, Store, now_rfc3339
 
 
-def node(name: str, *, cpu: int = 32, memory_gib: int = 256, gpus: int = 0, gpu_model: str | None = None,
-         labels: dict[str, str] | None = None) -> Body:
+def node(
+    name: str,
+    *,
+    cpu: int = 32,
+    memory_gib: int = 256,
+    gpus: int = 0,
+    gpu_model: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> Body:
     allocatable: dict[str, str] = {"cpu": str(cpu), "memory": f"{memory_gib}Gi", "pods": "110"}
     all_labels = {"kubernetes.io/hostname": name, **(labels or {})}
     if gpus:
@@ -77,8 +84,11 @@ class Autopilot:
 
     def _bind(self, key: tuple[str, str]) -> None:
         self._pending.discard(key)
-        nodes = [n for n in self.store.items(self.store.resource("", "v1", "nodes"))
-                 if not (n.get("spec") or {}).get("unschedulable")]
+        nodes = [
+            n
+            for n in self.store.items(self.store.resource("", "v1", "nodes"))
+            if not (n.get("spec") or {}).get("unschedulable")
+        ]
         if not nodes:
             return
         target = nodes[next(self._round_robin) % len(nodes)]["metadata"]["name"]
@@ -94,34 +104,59 @@ class Autopilot:
             return
         status = copy.deepcopy(pod.get("status") or {})
         started = now_rfc3339()
-        status.update({
-            "phase": "Running",
-            "podIP": f"10.244.{hash(key) % 250}.{hash(key[1]) % 250 + 1}",
-            "startTime": started,
-            "containerStatuses": [
-                {"name": c["name"], "ready": True, "restartCount": 0, "image": c.get("image", ""),
-                 "state": {"running": {"startedAt": started}}}
-                for c in (pod.get("spec") or {}).get("containers", [])
-            ],
-        })
+        status.update(
+            {
+                "phase": "Running",
+                "podIP": f"10.244.{hash(key) % 250}.{hash(key[1]) % 250 + 1}",
+                "startTime": started,
+                "containerStatuses": [
+                    {
+                        "name": c["name"],
+                        "ready": True,
+                        "restartCount": 0,
+                        "image": c.get("image", ""),
+                        "state": {"running": {"startedAt": started}},
+                    }
+                    for c in (pod.get("spec") or {}).get("containers", [])
+                ],
+            }
+        )
         conditions = [c for c in status.get("conditions", []) if c.get("type") not in ("Ready", "ContainersReady")]
-        conditions += [{"type": t, "status": "True", "lastTransitionTime": started}
-                       for t in ("Ready", "ContainersReady")]
+        conditions += [
+            {"type": t, "status": "True", "lastTransitionTime": started} for t in ("Ready", "ContainersReady")
+        ]
         status["conditions"] = conditions
-        self.store.patch(self._pods(), key[0], key[1], {"status": status}, content_type="application/merge-patch+json",
-                         subresource="status")
+        self.store.patch(
+            self._pods(),
+            key[0],
+            key[1],
+            {"status": status},
+            content_type="application/merge-patch+json",
+            subresource="status",
+        )
 
 
-def pod_status(phase: str, *, exit_code: int | None = None, reason: str | None = None,
-               ready: bool | None = None, containers: list[str] | None = None) -> dict[str, Any]:
+def pod_status(
+    phase: str,
+    *,
+    exit_code: int | None = None,
+    reason: str | None = None,
+    ready: bool | None = None,
+    containers: list[str] | None = None,
+) -> dict[str, Any]:
     """A pod status as a kubelet would report it (for ``client.Kubelet``)."""
     now = now_rfc3339()
     is_ready = phase == "Running" if ready is None else ready
     state: dict[str, Any]
     if phase in ("Succeeded", "Failed"):
         code = exit_code if exit_code is not None else (0 if phase == "Succeeded" else 1)
-        state = {"terminated": {"exitCode": code, "reason": reason or ("Completed" if code == 0 else "Error"),
-                                "finishedAt": now}}
+        state = {
+            "terminated": {
+                "exitCode": code,
+                "reason": reason or ("Completed" if code == 0 else "Error"),
+                "finishedAt": now,
+            }
+        }
     elif phase == "Running":
         state = {"running": {"startedAt": now}}
     else:
@@ -133,8 +168,10 @@ def pod_status(phase: str, *, exit_code: int | None = None, reason: str | None =
             {"type": "Ready", "status": "True" if is_ready else "False", "lastTransitionTime": now},
             {"type": "ContainersReady", "status": "True" if is_ready else "False", "lastTransitionTime": now},
         ],
-        "containerStatuses": [{"name": name, "ready": is_ready, "restartCount": 0, "state": state, "image": ""}
-                              for name in (containers or ["main"])],
+        "containerStatuses": [
+            {"name": name, "ready": is_ready, "restartCount": 0, "state": state, "image": ""}
+            for name in (containers or ["main"])
+        ],
     }
     if reason and phase == "Failed":
         status["reason"] = reason

@@ -40,14 +40,19 @@ class ApiError(Exception):
     @classmethod
     def already_exists(cls, kind: str, name: str, group: str = "") -> ApiError:
         what = f"{kind}.{group}" if group else kind
-        return cls(409, "AlreadyExists", f'{what} "{name}" already exists',
-                   {"name": name, "group": group, "kind": kind})
+        return cls(
+            409, "AlreadyExists", f'{what} "{name}" already exists', {"name": name, "group": group, "kind": kind}
+        )
 
     @classmethod
     def conflict(cls, kind: str, name: str, why: str, group: str = "") -> ApiError:
         what = f"{kind}.{group}" if group else kind
-        return cls(409, "Conflict", f'Operation cannot be fulfilled on {what} "{name}": {why}',
-                   {"name": name, "group": group, "kind": kind})
+        return cls(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {what} "{name}": {why}',
+            {"name": name, "group": group, "kind": kind},
+        )
 
     @classmethod
     def invalid(cls, kind: str, name: str, causes: list[tuple[str, str]], group: str = "") -> ApiError:
@@ -62,8 +67,9 @@ class ApiError(Exception):
                 "name": name,
                 "group": group,
                 "kind": kind,
-                "causes": [{"reason": "FieldValueInvalid", "field": field, "message": message}
-                           for field, message in causes],
+                "causes": [
+                    {"reason": "FieldValueInvalid", "field": field, "message": message} for field, message in causes
+                ],
             },
         )
 

@@ -222,8 +222,7 @@ def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
 
 def _strip_directives(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items()
-                if not k.startswith("$") and v is not None}
+        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$") and v is not None}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value]
     return value

@@ -53,29 +53,87 @@ class ResourceInfo:
         return f"{root}/{self.plural}"
 
 
-def _core(plural: str, kind: str, *, namespaced: bool = True, short: tuple[str, ...] = (),
-          sub: frozenset[str] = frozenset(), fields: frozenset[str] = frozenset()) -> ResourceInfo:
+def _core(
+    plural: str,
+    kind: str,
+    *,
+    namespaced: bool = True,
+    short: tuple[str, ...] = (),
+    sub: frozenset[str] = frozenset(),
+    fields: frozenset[str] = frozenset(),
+) -> ResourceInfo:
     return ResourceInfo("", "v1", plural, kind, namespaced, kind.lower(), short, (), sub, _COMMON_FIELDS | fields)
 
 
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
-    _core("namespaces", "Namespace", namespaced=False, short=("ns",), sub=frozenset({"status"}),
-          fields=frozenset({"status.phase"})),
-    _core("pods", "Pod", short=("po",), sub=frozenset({"status", "binding"}),
-          fields=frozenset({"spec.nodeName", "spec.schedulerName", "spec.restartPolicy", "spec.serviceAccountName",
-                            "status.phase", "status.podIP", "status.nominatedNodeName"})),
+    _core(
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short=("ns",),
+        sub=frozenset({"status"}),
+        fields=frozenset({"status.phase"}),
+    ),
+    _core(
+        "pods",
+        "Pod",
+        short=("po",),
+        sub=frozenset({"status", "binding"}),
+        fields=frozenset(
+            {
+                "spec.nodeName",
+                "spec.schedulerName",
+                "spec.restartPolicy",
+                "spec.serviceAccountName",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            }
+        ),
+    ),
     _core("services", "Service", short=("svc",), sub=frozenset({"status"})),
     _core("configmaps", "ConfigMap", short=("cm",)),
-    _core("events", "Event", short=("ev",),
-          fields=frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                            "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                            "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"})),
-    _core("nodes", "Node", namespaced=False, short=("no",), sub=frozenset({"status"}),
-          fields=frozenset({"spec.unschedulable"})),
+    _core(
+        "events",
+        "Event",
+        short=("ev",),
+        fields=frozenset(
+            {
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            }
+        ),
+    ),
+    _core(
+        "nodes",
+        "Node",
+        namespaced=False,
+        short=("no",),
+        sub=frozenset({"status"}),
+        fields=frozenset({"spec.unschedulable"}),
+    ),
     ResourceInfo("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, "priorityclass", ("pc",)),
     ResourceInfo("coordination.k8s.io", "v1", "leases", "Lease", True, "lease"),
-    ResourceInfo("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-                 "customresourcedefinition", ("crd", "crds"), (), frozenset({"status"})),
+    ResourceInfo(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        "customresourcedefinition",
+        ("crd", "crds"),
+        (),
+        frozenset({"status"}),
+    ),
 )
 
 
@@ -88,19 +146,21 @@ def crd_resources(crd: dict[str, Any]) -> list[ResourceInfo]:
         if not version.get("served", True):
             continue
         subresources = frozenset((version.get("subresources") or {}).keys())
-        result.append(ResourceInfo(
-            group=spec["group"],
-            version=version["name"],
-            plural=names["plural"],
-            kind=names["kind"],
-            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            singular=names.get("singular") or names["kind"].lower(),
-            short_names=tuple(names.get("shortNames", ())),
-            categories=tuple(names.get("categories", ())),
-            subresources=subresources,
-            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
-            custom=True,
-        ))
+        result.append(
+            ResourceInfo(
+                group=spec["group"],
+                version=version["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                singular=names.get("singular") or names["kind"].lower(),
+                short_names=tuple(names.get("shortNames", ())),
+                categories=tuple(names.get("categories", ())),
+                subresources=subresources,
+                schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+                custom=True,
+            )
+        )
     return result
 
 
@@ -113,15 +173,19 @@ def _peering_crd(kind: str, plural: str, scope: str) -> dict[str, Any]:
             "scope": scope,
             "group": "kopf.dev",
             "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-            "versions": [{
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                }},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                        }
+                    },
+                }
+            ],
         },
     }
 

@@ -36,8 +36,9 @@ def kubeconfig_document(url: str, namespace: str = "default") -> dict[str, Any]:
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": url}}],
         "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
-                                                      "namespace": namespace}}],
+        "contexts": [
+            {"name": "emulator", "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace}}
+        ],
         "current-context": "emulator",
     }
 
@@ -49,11 +50,22 @@ def write_kubeconfig(path: Path, url: str, namespace: str = "default") -> Path:
 
 
 class EmulatorThread:
-    def __init__(self, *, autopilot: bool = False, start_delay_seconds: float = 0.0,
-                 bookmark_interval_seconds: float = 1.0, max_watch_seconds: float | None = None,
-                 record_requests: bool = True, history_limit: int = 100_000, port: int | None = None) -> None:
-        self._options = {"bookmark_interval_seconds": bookmark_interval_seconds,
-                         "max_watch_seconds": max_watch_seconds, "record_requests": record_requests}
+    def __init__(
+        self,
+        *,
+        autopilot: bool = False,
+        start_delay_seconds: float = 0.0,
+        bookmark_interval_seconds: float = 1.0,
+        max_watch_seconds: float | None = None,
+        record_requests: bool = True,
+        history_limit: int = 100_000,
+        port: int | None = None,
+    ) -> None:
+        self._options = {
+            "bookmark_interval_seconds": bookmark_interval_seconds,
+            "max_watch_seconds": max_watch_seconds,
+            "record_requests": record_requests,
+        }
         self._autopilot = autopilot
         self._start_delay_seconds = start_delay_seconds
         self._history_limit = history_limit

@@ -197,7 +197,7 @@ def _walk_rules(schema: Schema, value: Any, old: Any, has_old: bool, path: str) 
             message = rule.get("message") or f"failed rule: {text}"
             if error:
                 message = f"{message} ({error})"
-            yield field, f'{shown}: Invalid value: {_show(value)}: {message}'
+            yield field, f"{shown}: Invalid value: {_show(value)}: {message}"
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
@@ -206,8 +206,9 @@ def _walk_rules(schema: Schema, value: Any, old: Any, has_old: bool, path: str) 
             if sub is None:
                 continue
             child_has_old = has_old and isinstance(old, dict) and name in old
-            yield from _walk_rules(sub, item, old.get(name) if child_has_old else None, child_has_old,
-                                   _join(path, name))
+            yield from _walk_rules(
+                sub, item, old.get(name) if child_has_old else None, child_has_old, _join(path, name)
+            )
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         items_schema = schema["items"]
         keys = schema.get("x-kubernetes-list-map-keys") if schema.get("x-kubernetes-list-type") == "map" else None
@@ -217,8 +218,9 @@ def _walk_rules(schema: Schema, value: Any, old: Any, has_old: bool, path: str) 
         for index, item in enumerate(value):
             item_key = tuple(item.get(k) for k in keys) if keys and isinstance(item, dict) else None
             item_has_old = item_key is not None and item_key in old_by_key
-            yield from _walk_rules(items_schema, item, old_by_key.get(item_key) if item_has_old else None,
-                                   item_has_old, _join(path, index))
+            yield from _walk_rules(
+                items_schema, item, old_by_key.get(item_key) if item_has_old else None, item_has_old, _join(path, index)
+            )
 
 
 def _walk_list_maps(schema: Schema, value: Any, path: str) -> Iterator[FieldError]:
@@ -269,8 +271,11 @@ def structural_problems(schema: Schema, path: str = "", *, root: bool = True) ->
         problems.append(f"{where}: type is required")
     if "$ref" in schema:
         problems.append(f"{where}: $ref is not allowed")
-    if schema.get("type") == "object" and "properties" in schema and isinstance(schema.get("additionalProperties"),
-                                                                                  dict):
+    if (
+        schema.get("type") == "object"
+        and "properties" in schema
+        and isinstance(schema.get("additionalProperties"), dict)
+    ):
         problems.append(f"{where}: properties and additionalProperties are mutually exclusive")
     if schema.get("additionalProperties") is False:
         problems.append(f"{where}: additionalProperties: false is not allowed (pruning does this)")
@@ -300,8 +305,9 @@ def structural_problems(schema: Schema, path: str = "", *, root: bool = True) ->
     if isinstance(schema.get("items"), dict):
         problems.extend(structural_problems(schema["items"], _join(path, "items"), root=False))
     if isinstance(schema.get("additionalProperties"), dict):
-        problems.extend(structural_problems(schema["additionalProperties"], _join(path, "additionalProperties"),
-                                            root=False))
+        problems.extend(
+            structural_problems(schema["additionalProperties"], _join(path, "additionalProperties"), root=False)
+        )
     if schema.get("x-kubernetes-list-type") == "map":
         item = schema.get("items") or {}
         for key in schema.get("x-kubernetes-list-map-keys") or ():

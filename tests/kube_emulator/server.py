@@ -53,8 +53,11 @@ def parse_resource_path(path: str) -> ParsedPath | None:
     else:
         return None
     namespace: str | None = None
-    if rest[0] == "namespaces" and len(rest) >= 3 and not (group == "" and len(rest) == 3 and rest[2] in (
-            "status", "finalize")):
+    if (
+        rest[0] == "namespaces"
+        and len(rest) >= 3
+        and not (group == "" and len(rest) == 3 and rest[2] in ("status", "finalize"))
+    ):
         namespace, rest = rest[1], rest[2:]
     plural = rest[0]
     name = rest[1] if len(rest) > 1 else None
@@ -83,8 +86,13 @@ class Fault:
     reason: str = "InternalError"
 
     def matches(self, method: str, parsed: ParsedPath) -> bool:
-        return (self.count > 0 and method == self.method.upper() and parsed.plural == self.plural
-                and self.namespace in (None, parsed.namespace) and self.subresource == parsed.subresource)
+        return (
+            self.count > 0
+            and method == self.method.upper()
+            and parsed.plural == self.plural
+            and self.namespace in (None, parsed.namespace)
+            and self.subresource == parsed.subresource
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +147,17 @@ class KubeEmulator(kmock.KubernetesScaffold):
             data = json.loads(body) if body else None
         except ValueError:
             data = None
-        request = kmock.Request(id=len(self._requests), method=raw_request.method, url=raw_request.url,
-                                params=dict(raw_request.query), headers=dict(raw_request.headers), body=body,
-                                text=body.decode(errors="replace"), data=data, raw_request=raw_request)
+        request = kmock.Request(
+            id=len(self._requests),
+            method=raw_request.method,
+            url=raw_request.url,
+            params=dict(raw_request.query),
+            headers=dict(raw_request.headers),
+            body=body,
+            text=body.decode(errors="replace"),
+            data=data,
+            raw_request=raw_request,
+        )
         if self.record_requests:
             self._requests.append(request)
         return request
@@ -273,8 +289,17 @@ class KubeEmulator(kmock.KubernetesScaffold):
             self.store.close_watch(watch)
 
     # --- fault injection helpers ---------------------------------------------------------------------
-    def inject_fault(self, method: str, plural: str, status: int, count: int = 1, *, namespace: str | None = None,
-                     subresource: str | None = None, reason: str = "InternalError") -> Fault:
+    def inject_fault(
+        self,
+        method: str,
+        plural: str,
+        status: int,
+        count: int = 1,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        reason: str = "InternalError",
+    ) -> Fault:
         """Fail the next ``count`` requests like ``POST pods`` (in ``namespace``) with ``status``.
 
         Counted from now, unlike kmock's ``[:n]`` slices, which count every matching request so far.
@@ -307,12 +332,18 @@ class KubeEmulator(kmock.KubernetesScaffold):
         }
 
     async def _serve_api(self, _request: kmock.Request) -> kmock.Payload:
-        return {"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+        }
 
     async def _serve_apis(self, _request: kmock.Request) -> kmock.Payload:
-        return {"kind": "APIGroupList", "apiVersion": "v1",
-                "groups": [self._group_entry(g, v) for g, v in sorted(self._groups().items())]}
+        return {
+            "kind": "APIGroupList",
+            "apiVersion": "v1",
+            "groups": [self._group_entry(g, v) for g, v in sorted(self._groups().items())],
+        }
 
     async def _serve_group(self, request: kmock.Request) -> kmock.Payload:
         group = request.url.path.strip("/").split("/")[1]
@@ -329,19 +360,34 @@ class KubeEmulator(kmock.KubernetesScaffold):
             raise kmock.KubernetesResourceNotFoundError()
         resources: list[dict[str, Any]] = []
         for info in sorted(infos, key=lambda i: i.plural):
-            entry = {"name": info.plural, "singularName": info.singular, "namespaced": info.namespaced,
-                     "kind": info.kind, "verbs": list(info.verbs)}
+            entry = {
+                "name": info.plural,
+                "singularName": info.singular,
+                "namespaced": info.namespaced,
+                "kind": info.kind,
+                "verbs": list(info.verbs),
+            }
             if info.short_names:
                 entry["shortNames"] = list(info.short_names)
             if info.categories:
                 entry["categories"] = list(info.categories)
             resources.append(entry)
             for sub in sorted(info.subresources):
-                resources.append({"name": f"{info.plural}/{sub}", "singularName": "", "namespaced": info.namespaced,
-                                  "kind": "Binding" if sub == "binding" else info.kind,
-                                  "verbs": ["create"] if sub == "binding" else ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1",
-                "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+                resources.append(
+                    {
+                        "name": f"{info.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": info.namespaced,
+                        "kind": "Binding" if sub == "binding" else info.kind,
+                        "verbs": ["create"] if sub == "binding" else ["get", "patch", "update"],
+                    }
+                )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": resources,
+        }
 
     def dump(self) -> str:
         """Every stored object as JSON lines (for debugging a failed test)."""

@@ -123,8 +123,7 @@ class _History:
     """Recent events of one resource, for watches that resume from a resourceVersion."""
 
     limit: int
-    events: collections.deque[tuple[int, str, Body, Body | None, bytes]] = field(
-        default_factory=collections.deque)
+    events: collections.deque[tuple[int, str, Body, Body | None, bytes]] = field(default_factory=collections.deque)
     compacted_rv: int = 0
     """Events at or below this resourceVersion are gone; resuming from older ones is 410 Gone."""
 
@@ -318,12 +317,14 @@ class Store:
         if obj.get("kind") not in (None, info.kind) or obj.get("apiVersion") not in (None, info.api_version):
             raise ApiError.bad_request(
                 f"the body is a {obj.get('apiVersion')}/{obj.get('kind')}, but the URL is for {info.api_version}/"
-                f"{info.kind}")
+                f"{info.kind}"
+            )
         obj["apiVersion"], obj["kind"] = info.api_version, info.kind
         if info.namespaced:
             if namespace and meta.get("namespace") not in (None, namespace):
-                raise ApiError.bad_request("the namespace of the provided object does not match the namespace "
-                                           "sent on the request")
+                raise ApiError.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             namespace = namespace or meta.get("namespace")
             if not namespace:
                 raise ApiError.bad_request("metadata.namespace: a namespaced object needs a namespace")
@@ -331,8 +332,11 @@ class Store:
             if namespace_obj is None:
                 raise ApiError.not_found("namespaces", namespace)
             if namespace_obj["metadata"].get("deletionTimestamp"):
-                raise ApiError(403, "Forbidden", f'unable to create new content in namespace {namespace} because it '
-                                                 'is being terminated')
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"unable to create new content in namespace {namespace} because it is being terminated",
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
@@ -340,8 +344,12 @@ class Store:
             meta["name"] = meta["generateName"] + "".join(random.choices(_GENERATE_ALPHABET, k=5))
         name = meta.get("name")
         if not name:
-            raise ApiError.invalid(info.kind, "", [("metadata.name", "metadata.name: Required value: name or "
-                                                                     "generateName is required")], info.group)
+            raise ApiError.invalid(
+                info.kind,
+                "",
+                [("metadata.name", "metadata.name: Required value: name or generateName is required")],
+                info.group,
+            )
         self._check_name(info, name)
         okey = self._okey(info, namespace, name)
         if okey in self._objects[info.key]:
@@ -369,8 +377,12 @@ class Store:
         if info.plural in ("services",):
             pattern, what = _DNS_1035, "a DNS-1035 label"
         if len(name) > 253 or not pattern.match(name) or (pattern is not _DNS_SUBDOMAIN and len(name) > 63):
-            raise ApiError.invalid(info.kind, name, [("metadata.name", f'metadata.name: Invalid value: "{name}": '
-                                                                      f"must be {what}")], info.group)
+            raise ApiError.invalid(
+                info.kind,
+                name,
+                [("metadata.name", f'metadata.name: Invalid value: "{name}": must be {what}')],
+                info.group,
+            )
 
     def _admit_create(self, info: ResourceInfo, obj: Body) -> Body:
         """Resource-specific defaulting and validation on create."""
@@ -389,17 +401,24 @@ class Store:
                 for n, c in enumerate(containers):
                     for required in ("name", "image"):
                         if not (isinstance(c, dict) and c.get(required)):
-                            causes.append((f"spec.containers[{n}].{required}",
-                                           f"spec.containers[{n}].{required}: Required value"))
+                            causes.append(
+                                (f"spec.containers[{n}].{required}", f"spec.containers[{n}].{required}: Required value")
+                            )
             if causes:
                 raise ApiError.invalid("Pod", name, causes)
             spec.setdefault("schedulerName", "default-scheduler")
             spec.setdefault("restartPolicy", "Always")
             conditions = []
             if spec.get("schedulingGates"):
-                conditions.append({"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
-                                   "message": "Scheduling is blocked due to non-empty scheduling gates",
-                                   "lastTransitionTime": now_rfc3339()})
+                conditions.append(
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "SchedulingGated",
+                        "message": "Scheduling is blocked due to non-empty scheduling gates",
+                        "lastTransitionTime": now_rfc3339(),
+                    }
+                )
             obj["status"] = {"phase": "Pending", "conditions": conditions, "qosClass": "BestEffort"}
         elif info.plural == "services":
             spec = obj.setdefault("spec", {})
@@ -417,27 +436,44 @@ class Store:
         name = obj["metadata"]["name"]
         causes: list[tuple[str, str]] = []
         if name != f"{names.get('plural')}.{spec.get('group')}":
-            causes.append(("metadata.name", f"metadata.name: Invalid value: {name!r}: must be spec.names.plural+"
-                                            "\".\"+spec.group"))
+            causes.append(
+                ("metadata.name", f'metadata.name: Invalid value: {name!r}: must be spec.names.plural+"."+spec.group')
+            )
         for n, version in enumerate(spec.get("versions") or []):
             open_api = (version.get("schema") or {}).get("openAPIV3Schema")
             if open_api is None:
-                causes.append((f"spec.versions[{n}].schema.openAPIV3Schema",
-                               f"spec.versions[{n}].schema.openAPIV3Schema: Required value"))
+                causes.append(
+                    (
+                        f"spec.versions[{n}].schema.openAPIV3Schema",
+                        f"spec.versions[{n}].schema.openAPIV3Schema: Required value",
+                    )
+                )
                 continue
             for problem in schema.structural_problems(open_api):
-                causes.append((f"spec.versions[{n}].schema.openAPIV3Schema",
-                               f"spec.versions[{n}].schema.openAPIV3Schema: {problem}"))
+                causes.append(
+                    (
+                        f"spec.versions[{n}].schema.openAPIV3Schema",
+                        f"spec.versions[{n}].schema.openAPIV3Schema: {problem}",
+                    )
+                )
         if causes:
             raise ApiError.invalid("CustomResourceDefinition", name, causes, "apiextensions.k8s.io")
         obj["status"] = {
             "acceptedNames": names,
             "storedVersions": [v["name"] for v in spec.get("versions", []) if v.get("storage")],
             "conditions": [
-                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-                 "lastTransitionTime": now_rfc3339()},
-                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-                 "lastTransitionTime": now_rfc3339()},
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "reason": "NoConflicts",
+                    "lastTransitionTime": now_rfc3339(),
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "lastTransitionTime": now_rfc3339(),
+                },
             ],
         }
 
@@ -456,14 +492,30 @@ class Store:
         old = self.get(info, namespace, name)
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if not rv and info.custom:
-            raise ApiError.invalid(info.kind, name, [("metadata.resourceVersion", "metadata.resourceVersion: "
-                                                      "Invalid value: 0x0: must be specified for an update")],
-                                   info.group)
+            raise ApiError.invalid(
+                info.kind,
+                name,
+                [
+                    (
+                        "metadata.resourceVersion",
+                        "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+                    )
+                ],
+                info.group,
+            )
         self._check_precondition(info, old, rv)
         return self._commit(info, old, copy.deepcopy(body), subresource)
 
-    def patch(self, info: ResourceInfo, namespace: str | None, name: str, body: Any, *, content_type: str,
-              subresource: str | None = None) -> Body:
+    def patch(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        content_type: str,
+        subresource: str | None = None,
+    ) -> Body:
         old = self.get(info, namespace, name)
         kind = content_type.split(";", maxsplit=1)[0].strip().lower()
         try:
@@ -474,15 +526,18 @@ class Store:
             elif kind == "application/strategic-merge-patch+json":
                 if info.custom:
                     raise ApiError.unsupported_media_type(
-                        "strategic merge patch is not supported for custom resources; use a merge or JSON patch")
+                        "strategic merge patch is not supported for custom resources; use a merge or JSON patch"
+                    )
                 new = patches.strategic_merge_patch(old, body)
             elif kind == "application/apply-patch+yaml":
                 raise ApiError.unsupported_media_type("server-side apply is not supported by the emulator")
             else:
-                raise ApiError.unsupported_media_type(f"the body of the request was in an unknown format - "
-                                                      f"accepted media types include: application/json-patch+json, "
-                                                      f"application/merge-patch+json, "
-                                                      f"application/strategic-merge-patch+json (not {kind!r})")
+                raise ApiError.unsupported_media_type(
+                    f"the body of the request was in an unknown format - "
+                    f"accepted media types include: application/json-patch+json, "
+                    f"application/merge-patch+json, "
+                    f"application/strategic-merge-patch+json (not {kind!r})"
+                )
         except patches.PatchError as exc:
             raise ApiError(422, "Invalid", str(exc)) from exc
         if not isinstance(new, dict):
@@ -493,9 +548,12 @@ class Store:
 
     def _check_precondition(self, info: ResourceInfo, old: Body, rv: Any) -> None:
         if rv and str(rv) != old["metadata"]["resourceVersion"]:
-            raise ApiError.conflict(info.plural, old["metadata"]["name"],
-                                    "the object has been modified; please apply your changes to the latest version "
-                                    "and try again", info.group)
+            raise ApiError.conflict(
+                info.plural,
+                old["metadata"]["name"],
+                "the object has been modified; please apply your changes to the latest version and try again",
+                info.group,
+            )
 
     def bind(self, namespace: str, name: str, binding: Any) -> Body:
         info = self.resource("", "v1", "pods")
@@ -504,11 +562,13 @@ class Store:
         if not target:
             raise ApiError.invalid("Binding", name, [("target.name", "target.name: Required value")])
         if pod.get("spec", {}).get("nodeName"):
-            raise ApiError.conflict("pods/binding", name, f"pod {name} is already assigned to node "
-                                                          f"\"{pod['spec']['nodeName']}\"")
+            raise ApiError.conflict(
+                "pods/binding", name, f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"'
+            )
         if pod.get("spec", {}).get("schedulingGates"):
-            raise ApiError.invalid("Binding", name, [("spec.schedulingGates", f"pod {name} has non-empty "
-                                                                               ".spec.schedulingGates")])
+            raise ApiError.invalid(
+                "Binding", name, [("spec.schedulingGates", f"pod {name} has non-empty .spec.schedulingGates")]
+            )
         new = copy.deepcopy(pod)
         new["spec"]["nodeName"] = target
         conditions = [c for c in new.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"]
@@ -521,8 +581,9 @@ class Store:
         """Apply the server-side rules of an update and store the result (or nothing, for a no-op)."""
         name = old["metadata"]["name"]
         if subresource not in (None, "status") or (subresource == "status" and "status" not in info.subresources):
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource "
-                                            f"({info.plural}/{subresource})")
+            raise ApiError(
+                404, "NotFound", f"the server could not find the requested resource ({info.plural}/{subresource})"
+            )
         if subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(old)
@@ -533,8 +594,15 @@ class Store:
         else:
             new_meta = _meta(new)
             old_meta = old["metadata"]
-            for immutable in ("uid", "name", "namespace", "creationTimestamp", "generation", "deletionTimestamp",
-                              "deletionGracePeriodSeconds"):
+            for immutable in (
+                "uid",
+                "name",
+                "namespace",
+                "creationTimestamp",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ):
                 if immutable in old_meta:
                     new_meta[immutable] = old_meta[immutable]
                 else:
@@ -547,9 +615,19 @@ class Store:
             if old_meta.get("deletionTimestamp"):
                 added = set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
-                    raise ApiError.invalid(info.kind, name, [("metadata.finalizers", "metadata.finalizers: Forbidden: "
-                                                              "no new finalizers can be added if the object is being "
-                                                              "deleted")], info.group)
+                    raise ApiError.invalid(
+                        info.kind,
+                        name,
+                        [
+                            (
+                                "metadata.finalizers",
+                                "metadata.finalizers: Forbidden: "
+                                "no new finalizers can be added if the object is being "
+                                "deleted",
+                            )
+                        ],
+                        info.group,
+                    )
             if info.plural == "pods":
                 self._check_pod_update(old, new)
         new["apiVersion"], new["kind"] = info.api_version, info.kind
@@ -564,8 +642,16 @@ class Store:
         old_gates = [g.get("name") for g in old_spec.get("schedulingGates") or []]
         new_gates = [g.get("name") for g in new_spec.get("schedulingGates") or []]
         if any(g not in old_gates for g in new_gates):
-            raise ApiError.invalid("Pod", name, [("spec.schedulingGates", "spec.schedulingGates: Forbidden: only "
-                                                  "deletion is allowed, but found new scheduling gate")])
+            raise ApiError.invalid(
+                "Pod",
+                name,
+                [
+                    (
+                        "spec.schedulingGates",
+                        "spec.schedulingGates: Forbidden: only deletion is allowed, but found new scheduling gate",
+                    )
+                ],
+            )
 
         def frozen(spec: Body) -> Body:
             result = {k: v for k, v in spec.items() if k not in _POD_MUTABLE_SPEC}
@@ -575,11 +661,20 @@ class Store:
             return result
 
         if frozen(old_spec) != frozen(new_spec):
-            raise ApiError.invalid("Pod", name, [("spec", "spec: Forbidden: pod updates may not change fields other "
-                                                  "than spec.containers[*].image, spec.initContainers[*].image, "
-                                                  "spec.activeDeadlineSeconds, spec.tolerations (only additions), "
-                                                  "spec.terminationGracePeriodSeconds or spec.schedulingGates "
-                                                  "(only removals)")])
+            raise ApiError.invalid(
+                "Pod",
+                name,
+                [
+                    (
+                        "spec",
+                        "spec: Forbidden: pod updates may not change fields other "
+                        "than spec.containers[*].image, spec.initContainers[*].image, "
+                        "spec.activeDeadlineSeconds, spec.tolerations (only additions), "
+                        "spec.terminationGracePeriodSeconds or spec.schedulingGates "
+                        "(only removals)",
+                    )
+                ],
+            )
 
     def _store_update(self, info: ResourceInfo, old: Body, new: Body) -> Body:
         new_meta = _meta(new)
@@ -587,7 +682,8 @@ class Store:
         if new == old:
             return old  # a no-op write changes nothing: no resourceVersion, no event
         if {k: v for k, v in new.items() if k not in ("metadata", "status")} != {
-                k: v for k, v in old.items() if k not in ("metadata", "status")}:
+            k: v for k, v in old.items() if k not in ("metadata", "status")
+        }:
             new_meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
         new_meta["resourceVersion"] = self._next_rv()
         okey = self._okey(info, new_meta.get("namespace"), new_meta["name"])
@@ -610,9 +706,12 @@ class Store:
         preconditions = options.get("preconditions") or {}
         meta = obj["metadata"]
         if preconditions.get("uid") and preconditions["uid"] != meta["uid"]:
-            raise ApiError.conflict(info.plural, name, f"Precondition failed: UID in precondition: "
-                                                       f"{preconditions['uid']}, UID in object meta: {meta['uid']}",
-                                    info.group)
+            raise ApiError.conflict(
+                info.plural,
+                name,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {meta['uid']}",
+                info.group,
+            )
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta["resourceVersion"]:
             raise ApiError.conflict(info.plural, name, "Precondition failed: resourceVersion mismatch", info.group)
         if meta.get("deletionTimestamp"):
@@ -638,10 +737,12 @@ class Store:
             new["status"] = {"phase": "Terminating"}
         return self._store_update(info, obj, new)
 
-    def delete_collection(self, info: ResourceInfo, namespace: str | None, params: dict[str, str],
-                          options: Any) -> Body:
-        listed = self.list(info, namespace, {k: v for k, v in params.items() if k in ("labelSelector",
-                                                                                          "fieldSelector")})
+    def delete_collection(
+        self, info: ResourceInfo, namespace: str | None, params: dict[str, str], options: Any
+    ) -> Body:
+        listed = self.list(
+            info, namespace, {k: v for k, v in params.items() if k in ("labelSelector", "fieldSelector")}
+        )
         for obj in listed["items"]:
             meta = obj["metadata"]
             if self.try_get(info, meta.get("namespace"), meta["name"]) is not None:
@@ -704,8 +805,11 @@ class Store:
             if found is None:
                 continue
             info, dependent = found
-            alive = [r for r in dependent["metadata"].get("ownerReferences") or []
-                     if r.get("uid") != owner_uid and r.get("uid") in self._by_uid]
+            alive = [
+                r
+                for r in dependent["metadata"].get("ownerReferences") or []
+                if r.get("uid") != owner_uid and r.get("uid") in self._by_uid
+            ]
             if not alive and not dependent["metadata"].get("deletionTimestamp"):
                 meta = dependent["metadata"]
                 self.delete(info, meta.get("namespace"), meta["name"], {"propagationPolicy": "Background"})
@@ -721,8 +825,9 @@ class Store:
                 if found is not None:
                     dep_info, dependent = found
                     new = copy.deepcopy(dependent)
-                    new["metadata"]["ownerReferences"] = [r for r in new["metadata"].get("ownerReferences") or []
-                                                          if r.get("uid") != uid]
+                    new["metadata"]["ownerReferences"] = [
+                        r for r in new["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+                    ]
                     self._store_update(dep_info, dependent, new)
             self._drop_finalizer(info, uid, "orphan")
         elif "foregroundDeletion" in finalizers:
@@ -730,8 +835,9 @@ class Store:
                 found = self._lookup(key)
                 if found is not None and not found[1]["metadata"].get("deletionTimestamp"):
                     dep_meta = found[1]["metadata"]
-                    self.delete(found[0], dep_meta.get("namespace"), dep_meta["name"],
-                                {"propagationPolicy": "Foreground"})
+                    self.delete(
+                        found[0], dep_meta.get("namespace"), dep_meta["name"], {"propagationPolicy": "Foreground"}
+                    )
             self._maybe_finish_foreground(uid)
         elif info.plural == "namespaces" and "kubernetes" in finalizers:
             namespace = meta["name"]
@@ -762,9 +868,15 @@ class Store:
         info, obj = found
         if "foregroundDeletion" not in (obj["metadata"].get("finalizers") or []):
             return
-        blocking = [k for k in self._dependents.get(uid, ()) if (dep := self._lookup(k)) is not None and any(
-            r.get("uid") == uid and r.get("blockOwnerDeletion")
-            for r in dep[1]["metadata"].get("ownerReferences") or [])]
+        blocking = [
+            k
+            for k in self._dependents.get(uid, ())
+            if (dep := self._lookup(k)) is not None
+            and any(
+                r.get("uid") == uid and r.get("blockOwnerDeletion")
+                for r in dep[1]["metadata"].get("ownerReferences") or []
+            )
+        ]
         if not blocking:
             self._drop_finalizer(info, uid, "foregroundDeletion")
 
@@ -804,4 +916,3 @@ class Store:
 
 def names(objs: Iterable[Body]) -> list[str]:
     return [o["metadata"]["name"] for o in objs]
-

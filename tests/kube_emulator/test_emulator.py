@@ -18,13 +18,20 @@ REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "deploy" / "base" / "crd-leptonjob.yaml"
 
 
-def _pod(name: str, *, labels: dict[str, str] | None = None, gated: bool = False,
-         owner: dict[str, Any] | None = None) -> dict[str, Any]:
+def _pod(
+    name: str, *, labels: dict[str, str] | None = None, gated: bool = False, owner: dict[str, Any] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": labels or {}}
     if owner:
-        meta["ownerReferences"] = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                                    "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-                                    "blockOwnerDeletion": True}]
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+                "blockOwnerDeletion": True,
+            }
+        ]
     spec: dict[str, Any] = {"containers": [{"name": "main", "image": "busybox"}]}
     if gated:
         spec["schedulingGates"] = [{"name": "lepton.ai/gang"}]
@@ -32,15 +39,19 @@ def _pod(name: str, *, labels: dict[str, str] | None = None, gated: bool = False
 
 
 def _job(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob", "metadata": {"name": name},
-            "spec": {"workers": 2, "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}},
-                     **spec}}
+    return {
+        "apiVersion": "lepton.ai/v1alpha1",
+        "kind": "LeptonJob",
+        "metadata": {"name": name},
+        "spec": {"workers": 2, "template": {"spec": {"containers": [{"name": "main", "image": "busybox"}]}}, **spec},
+    }
 
 
 def _watch(emulator: EmulatorThread, path: str, **params: str) -> list[dict[str, Any]]:
     """Every event of a watch that the server ends after one second."""
-    response = requests.get(emulator.url + path, params={"watch": "true", "timeoutSeconds": "1", **params},
-                            stream=True, timeout=10)
+    response = requests.get(
+        emulator.url + path, params={"watch": "true", "timeoutSeconds": "1", **params}, stream=True, timeout=10
+    )
     return [json.loads(line) for line in response.iter_lines() if line]
 
 
@@ -78,8 +89,9 @@ def test_stale_resource_version_is_a_conflict(kube: KubeClient) -> None:
         kube.patch("pods", "ns", "a", {"metadata": {"resourceVersion": stale, "labels": {"x": "2"}}})
     assert info.value.code == 409 and info.value.reason == "Conflict"
     with pytest.raises(KubeApiError) as failed_test:
-        kube.patch("pods", "ns", "a", [{"op": "test", "path": "/metadata/resourceVersion", "value": stale}],
-                   kind="json")
+        kube.patch(
+            "pods", "ns", "a", [{"op": "test", "path": "/metadata/resourceVersion", "value": stale}], kind="json"
+        )
     assert failed_test.value.code == 422
 
 
@@ -91,8 +103,9 @@ def test_status_subresource_separates_spec_and_status_writes(kube: KubeClient) -
     spec_write = kube.patch("lj", "ns", "train", {"spec": {"suspend": True}, "status": {"phase": "Running"}})
     assert spec_write["spec"]["suspend"] is True and "status" not in spec_write
     assert spec_write["metadata"]["generation"] == 2
-    status_write = kube.patch("lj", "ns", "train", {"spec": {"suspend": False}, "status": {"phase": "Running"}},
-                              subresource="status")
+    status_write = kube.patch(
+        "lj", "ns", "train", {"spec": {"suspend": False}, "status": {"phase": "Running"}}, subresource="status"
+    )
     assert status_write["status"] == {"phase": "Running"} and status_write["spec"]["suspend"] is True
     assert status_write["metadata"]["generation"] == 2  # status writes never bump the generation
 
@@ -128,7 +141,8 @@ def test_label_and_field_selectors(kube: KubeClient) -> None:
 
 
 def test_watch_resumes_after_a_version_without_replaying_and_old_versions_are_gone(
-        kube: KubeClient, kube_emulator: EmulatorThread) -> None:
+    kube: KubeClient, kube_emulator: EmulatorThread
+) -> None:
     kube.ensure_namespace("ns")
     first = kube.create(_pod("a"), "ns")
     kube.create(_pod("b"), "ns")
@@ -143,12 +157,22 @@ def test_watch_selector_transitions_and_bookmarks(kube: KubeClient, kube_emulato
     kube.ensure_namespace("ns")
     pod = kube.create(_pod("a", labels={"role": "worker"}), "ns")
     kube.patch("pods", "ns", "a", {"metadata": {"labels": {"role": "idle"}}})
-    events = _watch(kube_emulator, "/api/v1/namespaces/ns/pods", labelSelector="role=worker",
-                    resourceVersion=pod["metadata"]["resourceVersion"], allowWatchBookmarks="true")
+    events = _watch(
+        kube_emulator,
+        "/api/v1/namespaces/ns/pods",
+        labelSelector="role=worker",
+        resourceVersion=pod["metadata"]["resourceVersion"],
+        allowWatchBookmarks="true",
+    )
     types = [e["type"] for e in events]
     assert types[0] == "DELETED"  # the pod left the selector
-    initial = _watch(kube_emulator, "/api/v1/namespaces/ns/pods", sendInitialEvents="true",
-                     allowWatchBookmarks="true", resourceVersionMatch="NotOlderThan")
+    initial = _watch(
+        kube_emulator,
+        "/api/v1/namespaces/ns/pods",
+        sendInitialEvents="true",
+        allowWatchBookmarks="true",
+        resourceVersionMatch="NotOlderThan",
+    )
     assert initial[0]["type"] == "ADDED"
     assert initial[1]["type"] == "BOOKMARK"
     assert initial[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
@@ -156,8 +180,10 @@ def test_watch_selector_transitions_and_bookmarks(kube: KubeClient, kube_emulato
 
 def test_finalizers_delay_deletion_and_garbage_collection_follows_owner_references(kube: KubeClient) -> None:
     kube.ensure_namespace("ns")
-    owner = kube.create({"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": {"name": "owner", "finalizers": ["lepton.ai/operator"]}}, "ns")
+    owner = kube.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner", "finalizers": ["lepton.ai/operator"]}},
+        "ns",
+    )
     kube.create(_pod("dependent", owner=owner), "ns")
     kube.create(_pod("orphan-to-be", owner=owner), "ns")
     deleting = kube.delete("configmaps", "ns", "owner")
@@ -184,14 +210,24 @@ def test_pods_keep_their_rules_gates_only_removed_and_binding_refused_while_gate
         kubelet.bind("ns", "w", "node-1")
     assert "schedulingGates" in gated.value.message
     with pytest.raises(KubeApiError) as added:
-        kube.patch("pods", "ns", "w", {"spec": {"schedulingGates": [{"name": "lepton.ai/gang"}, {"name": "x"}]}},
-                   kind="strategic")
+        kube.patch(
+            "pods",
+            "ns",
+            "w",
+            {"spec": {"schedulingGates": [{"name": "lepton.ai/gang"}, {"name": "x"}]}},
+            kind="strategic",
+        )
     assert added.value.code == 422
     with pytest.raises(KubeApiError) as immutable:
         kube.patch("pods", "ns", "w", {"spec": {"restartPolicy": "Never"}})
     assert immutable.value.code == 422
-    kube.patch("pods", "ns", "w", {"spec": {"schedulingGates": [{"name": "lepton.ai/gang", "$patch": "delete"}]}},
-               kind="strategic")
+    kube.patch(
+        "pods",
+        "ns",
+        "w",
+        {"spec": {"schedulingGates": [{"name": "lepton.ai/gang", "$patch": "delete"}]}},
+        kind="strategic",
+    )
     kubelet.bind("ns", "w", "node-1")
     kubelet.report("ns", "w", "Failed", exit_code=137, reason="OOMKilled")
     pod = kube.get("pods", "ns", "w")
@@ -217,8 +253,9 @@ def test_the_official_kubernetes_client_works_against_it(kube: KubeClient, kube_
         core = kubernetes.client.CoreV1Api(api_client)
         pods = core.list_namespaced_pod("ns", label_selector="app=x")
         assert [p.metadata.name for p in pods.items] == ["a"]
-        stream = kubernetes.watch.Watch().stream(core.list_namespaced_pod, "ns", timeout_seconds=1,
-                                                 resource_version=pods.metadata.resource_version)
+        stream = kubernetes.watch.Watch().stream(
+            core.list_namespaced_pod, "ns", timeout_seconds=1, resource_version=pods.metadata.resource_version
+        )
         kube.create(_pod("b"), "ns")
         names = [event["object"].metadata.name for event in stream]
         assert names == ["b"]

@@ -19,18 +19,21 @@ def _pod(labels: dict[str, str], phase: str = "Running") -> dict[str, object]:
     return {"metadata": {"name": "p", "labels": labels}, "status": {"phase": phase}}
 
 
-@pytest.mark.parametrize(("selector", "labels", "expected"), [
-    ("app=web", {"app": "web"}, True),
-    ("app==web", {"app": "db"}, False),
-    ("app!=web", {}, True),  # != matches objects without the label, as in Kubernetes
-    ("tier in (a, b)", {"tier": "b"}, True),
-    ("tier notin (a,b)", {}, True),
-    ("tier notin (a,b)", {"tier": "a"}, False),
-    ("lepton.ai/job-name", {"lepton.ai/job-name": "x"}, True),
-    ("!lepton.ai/job-name", {"lepton.ai/job-name": "x"}, False),
-    ("a=1,b in (2),!c", {"a": "1", "b": "2"}, True),
-    ("a=1,b in (2),!c", {"a": "1", "b": "2", "c": ""}, False),
-])
+@pytest.mark.parametrize(
+    ("selector", "labels", "expected"),
+    [
+        ("app=web", {"app": "web"}, True),
+        ("app==web", {"app": "db"}, False),
+        ("app!=web", {}, True),  # != matches objects without the label, as in Kubernetes
+        ("tier in (a, b)", {"tier": "b"}, True),
+        ("tier notin (a,b)", {}, True),
+        ("tier notin (a,b)", {"tier": "a"}, False),
+        ("lepton.ai/job-name", {"lepton.ai/job-name": "x"}, True),
+        ("!lepton.ai/job-name", {"lepton.ai/job-name": "x"}, False),
+        ("a=1,b in (2),!c", {"a": "1", "b": "2"}, True),
+        ("a=1,b in (2),!c", {"a": "1", "b": "2", "c": ""}, False),
+    ],
+)
 def test_label_selector_matching(selector: str, labels: dict[str, str], expected: bool) -> None:
     assert labels_match(parse_label_selector(selector), _pod(labels)) is expected
 

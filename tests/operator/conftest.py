@@ -45,12 +45,21 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "src"), str(REPO)]), **self.env}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "src"), str(REPO)]),
+            **self.env,
+        }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lepton_operator", "--metrics-port", "-1", "--resync-seconds", "5",
-                 *self.args], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                [sys.executable, "-m", "lepton_operator", "--metrics-port", "-1", "--resync-seconds", "5", *self.args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
         return self
 
     def kill(self) -> None:
@@ -110,15 +119,24 @@ def ns(cluster: Cluster) -> str:
 
 
 def job_manifest(name: str, *, workers: int = 2, gpus: int = 0, **spec: Any) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "main", "image": "nvcr.io/nvidia/pytorch:24.05-py3",
-                                 "command": ["torchrun", "train.py"],
-                                 "env": [{"name": "EPOCHS", "value": "3"}, {"name": "RANK", "value": "99"}]}
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": "nvcr.io/nvidia/pytorch:24.05-py3",
+        "command": ["torchrun", "train.py"],
+        "env": [{"name": "EPOCHS", "value": "3"}, {"name": "RANK", "value": "99"}],
+    }
     if gpus:
-        container["resources"] = {"requests": {"nvidia.com/gpu": gpus, "cpu": "8"},
-                                  "limits": {"nvidia.com/gpu": gpus}}
-    return {"apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob", "metadata": {"name": name},
-            "spec": {"workers": workers, "template": {"metadata": {"labels": {"team": "ml"}},
-                                                      "spec": {"containers": [container]}}, **spec}}
+        container["resources"] = {"requests": {"nvidia.com/gpu": gpus, "cpu": "8"}, "limits": {"nvidia.com/gpu": gpus}}
+    return {
+        "apiVersion": "lepton.ai/v1alpha1",
+        "kind": "LeptonJob",
+        "metadata": {"name": name},
+        "spec": {
+            "workers": workers,
+            "template": {"metadata": {"labels": {"team": "ml"}}, "spec": {"containers": [container]}},
+            **spec,
+        },
+    }
 
 
 def wait_phase(kube: KubeClient, ns: str, name: str, phase: str, timeout_seconds: float = 20.0) -> dict[str, Any]:
@@ -135,12 +153,18 @@ def worker_pods(kube: KubeClient, ns: str, job: str) -> list[dict[str, Any]]:
 
 def wait_released(kube: KubeClient, ns: str, job: str, count: int, timeout_seconds: float = 20.0) -> list[str]:
     """Names of ``count`` current worker pods once all of them are ungated (sorted by worker index)."""
+
     def probe() -> list[str] | None:
-        pods = [p for p in worker_pods(kube, ns, job)
-                if p["status"]["phase"] in ("Pending", "Running") and not p["metadata"].get("deletionTimestamp")]
+        pods = [
+            p
+            for p in worker_pods(kube, ns, job)
+            if p["status"]["phase"] in ("Pending", "Running") and not p["metadata"].get("deletionTimestamp")
+        ]
         if len(pods) == count and all(not p["spec"].get("schedulingGates") for p in pods):
-            return [p["metadata"]["name"] for p in sorted(pods, key=lambda p: int(
-                p["metadata"]["labels"]["lepton.ai/worker-index"]))]
+            return [
+                p["metadata"]["name"]
+                for p in sorted(pods, key=lambda p: int(p["metadata"]["labels"]["lepton.ai/worker-index"]))
+            ]
         return None
 
     return kube.wait_for(probe, timeout_seconds=timeout_seconds, what=f"{count} released workers of {ns}/{job}")

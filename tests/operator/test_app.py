@@ -36,7 +36,8 @@ def _free_port() -> int:
 
 
 def test_extensions_get_startup_background_cleanup_metrics_and_the_cluster_view(
-        kubeconfig: Path, kube: KubeClient) -> None:
+    kubeconfig: Path, kube: KubeClient
+) -> None:
     kube.apply_file(CRD_PATH)
     kube.ensure_namespace("ml")
     settings = OperatorSettings(standalone=True, metrics_host="127.0.0.1", metrics_port=0)
@@ -66,8 +67,10 @@ def test_extensions_get_startup_background_cleanup_metrics_and_the_cluster_view(
         wait_released(kube, "ml", "train", 2)
         context = runtime.context
         assert context is not None and ("ml", "train") in context.jobs
-        views = kube.wait_for(lambda: context.pods("ml", "train") if len(context.pods("ml", "train")) == 2 else None,
-                              what="the pod index to hold both workers")
+        views = kube.wait_for(
+            lambda: context.pods("ml", "train") if len(context.pods("ml", "train")) == 2 else None,
+            what="the pod index to hold both workers",
+        )
         assert sorted(v.index for v in views) == [0, 1]
         metrics = requests.get(f"http://127.0.0.1:{runtime.metrics_port}/metrics", timeout=5).text
         assert "lepton_test_jobs 1.0" in metrics

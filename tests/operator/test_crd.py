@@ -38,7 +38,8 @@ def _load(path: Path) -> dict[str, Any]:
 
 def test_the_committed_crd_is_generated_from_the_source_without_drift() -> None:
     assert CRD_PATH.read_text(encoding="utf-8") == render_crd_yaml(), (
-        "deploy/base/crd-leptonjob.yaml is stale: run `python -m lepton_operator.crd --write`")
+        "deploy/base/crd-leptonjob.yaml is stale: run `python -m lepton_operator.crd --write`"
+    )
 
 
 def test_the_crd_is_a_valid_kubernetes_object_with_a_structural_schema() -> None:
@@ -83,8 +84,13 @@ def test_valid_samples_are_admitted_and_build_valid_pods(path: Path) -> None:
 
 def test_there_are_cpu_gpu_and_multi_worker_samples() -> None:
     specs = [parse_job_spec(_admit(_load(p))[0]["spec"]) for p in VALID_SAMPLES]
-    gpu = [s for s in specs if any("nvidia.com/gpu" in (c.get("resources") or {}).get("limits", {})
-                                   for c in s.template["spec"]["containers"])]
+    gpu = [
+        s
+        for s in specs
+        if any(
+            "nvidia.com/gpu" in (c.get("resources") or {}).get("limits", {}) for c in s.template["spec"]["containers"]
+        )
+    ]
     assert gpu and len(gpu) < len(specs)
     assert any(s.workers > 1 for s in specs)
 
@@ -100,13 +106,15 @@ def test_invalid_samples_are_rejected_naming_the_field(path: Path) -> None:
     expected = _expected_field(path)
     _, errors = _admit(_load(path))
     assert errors, f"{path.name} was admitted"
-    assert any(field == expected or field.startswith(expected + ".") or field.startswith(expected + "[")
-               for field, _ in errors), errors
+    assert any(
+        field == expected or field.startswith(expected + ".") or field.startswith(expected + "[") for field, _ in errors
+    ), errors
     assert all(message.startswith(field or "<root>") for field, message in errors), errors
 
 
-@pytest.mark.parametrize("path", [p for p in INVALID_SAMPLES if not _expected_field(p).startswith("metadata")],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in INVALID_SAMPLES if not _expected_field(p).startswith("metadata")], ids=lambda p: p.name
+)
 def test_the_operator_rejects_the_same_specs_naming_the_same_field(path: Path) -> None:
     # For objects admitted before a rule existed: the operator's own parser agrees with the CRD.
     with pytest.raises(SpecError) as info:
@@ -138,16 +146,22 @@ _base_spec = {"template": {"spec": {"containers": [{"name": "main", "image": "bu
     max_cost=st.one_of(st.none(), st.floats(-5, 100, allow_nan=False)),
 )
 def test_the_typed_parser_and_the_crd_agree_on_what_is_valid(  # noqa: PLR0917 - one argument per strategy
-        workers: int, priority: int, max_failure_retry: int, ttl: int | None, action: str,
-        max_cost: float | None) -> None:
-    spec: dict[str, Any] = {**copy.deepcopy(_base_spec), "workers": workers, "priority": priority,
-                            "maxFailureRetry": max_failure_retry, "budget": {"action": action}}
+    workers: int, priority: int, max_failure_retry: int, ttl: int | None, action: str, max_cost: float | None
+) -> None:
+    spec: dict[str, Any] = {
+        **copy.deepcopy(_base_spec),
+        "workers": workers,
+        "priority": priority,
+        "maxFailureRetry": max_failure_retry,
+        "budget": {"action": action},
+    }
     if ttl is not None:
         spec["ttlSecondsAfterFinished"] = ttl
     if max_cost is not None:
         spec["budget"]["maxCost"] = max_cost
-    admitted, errors = _admit({"apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob",
-                               "metadata": {"name": "job"}, "spec": spec})
+    admitted, errors = _admit(
+        {"apiVersion": "lepton.ai/v1alpha1", "kind": "LeptonJob", "metadata": {"name": "job"}, "spec": spec}
+    )
     try:
         parse_job_spec(admitted["spec"])
         parsed_ok = True

@@ -25,8 +25,12 @@ from lepton_operator.kube import (
 from tests.kube_emulator.client import KubeClient as HttpClient
 from tests.kube_emulator.runner import EmulatorThread
 
-POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "w", "labels": {"a": "1"}},
-       "spec": {"containers": [{"name": "main", "image": "x"}], "schedulingGates": [{"name": "lepton.ai/gang"}]}}
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "w", "labels": {"a": "1"}},
+    "spec": {"containers": [{"name": "main", "image": "x"}], "schedulingGates": [{"name": "lepton.ai/gang"}]},
+}
 
 
 def _client(kubeconfig: Path) -> KubeClient:
@@ -34,15 +38,17 @@ def _client(kubeconfig: Path) -> KubeClient:
     return KubeClient(Endpoint.from_connection_info(info), retry_delays_seconds=(0.01, 0.01))
 
 
-def test_credentials_come_from_the_kubeconfig_named_at_login_time(kubeconfig: Path,
-                                                                  kube_emulator: EmulatorThread) -> None:
+def test_credentials_come_from_the_kubeconfig_named_at_login_time(
+    kubeconfig: Path, kube_emulator: EmulatorThread
+) -> None:
     info = credentials.login()  # $KUBECONFIG was set by the fixture after the kubernetes package was imported
     assert info.server == kube_emulator.url and info.token == "emulator-token"
     assert Endpoint.from_connection_info(info).headers == {"Authorization": "Bearer emulator-token"}
 
 
-def test_errors_are_classified_and_transient_ones_retried(kubeconfig: Path, kube_emulator: EmulatorThread,
-                                                          kube: HttpClient) -> None:
+def test_errors_are_classified_and_transient_ones_retried(
+    kubeconfig: Path, kube_emulator: EmulatorThread, kube: HttpClient
+) -> None:
     kube.ensure_namespace("ns")
 
     async def scenario() -> None:
@@ -62,7 +68,9 @@ def test_errors_are_classified_and_transient_ones_retried(kubeconfig: Path, kube
             assert not invalid.value.temporary
             released = await client.patch(
                 core_path("pods", "ns", "w"),
-                {"spec": {"schedulingGates": [{"name": "lepton.ai/gang", "$patch": "delete"}]}}, STRATEGIC_MERGE_PATCH)
+                {"spec": {"schedulingGates": [{"name": "lepton.ai/gang", "$patch": "delete"}]}},
+                STRATEGIC_MERGE_PATCH,
+            )
             assert "schedulingGates" not in released["spec"] or not released["spec"]["schedulingGates"]
             assert created["metadata"]["uid"] == released["metadata"]["uid"]
 
@@ -79,19 +87,35 @@ def test_errors_are_classified_and_transient_ones_retried(kubeconfig: Path, kube
 
 
 def _worker(name: str, job: str, index: int) -> dict[str, object]:
-    labels = {"lepton.ai/job-name": job, "lepton.ai/worker-index": str(index), "lepton.ai/run": "0",
-              "lepton.ai/attempt": "0"}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
-            "spec": {"containers": [{"name": "main", "image": "x"}]}}
+    labels = {
+        "lepton.ai/job-name": job,
+        "lepton.ai/worker-index": str(index),
+        "lepton.ai/run": "0",
+        "lepton.ai/attempt": "0",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "main", "image": "x"}]},
+    }
 
 
 def test_the_pod_informer_lists_follows_and_relists_when_its_watch_expires(
-        kubeconfig: Path, kube_emulator: EmulatorThread, kube: HttpClient) -> None:
+    kubeconfig: Path, kube_emulator: EmulatorThread, kube: HttpClient
+) -> None:
     for ns in ("a", "b"):
         kube.ensure_namespace(ns)
         kube.create(_worker("train-worker-0-r0a0", "train", 0), ns)  # same name in two namespaces
-    kube.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "unrelated"},
-                 "spec": {"containers": [{"name": "main", "image": "x"}]}}, "a")
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "unrelated"},
+            "spec": {"containers": [{"name": "main", "image": "x"}]},
+        },
+        "a",
+    )
 
     async def scenario() -> None:
         client = _client(kubeconfig)

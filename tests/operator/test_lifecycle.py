@@ -21,21 +21,40 @@ UID = "job-uid"
 T0 = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.UTC)
 
 
-def job_body(*, workers: int = 2, status: dict[str, Any] | None = None, annotations: dict[str, str] | None = None,
-             **spec: Any) -> dict[str, Any]:
+def job_body(
+    *, workers: int = 2, status: dict[str, Any] | None = None, annotations: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": "train", "namespace": "ml", "uid": UID, "generation": 1,
-                     "annotations": annotations or {}},
+        "metadata": {"name": "train", "namespace": "ml", "uid": UID, "generation": 1, "annotations": annotations or {}},
         "spec": {"workers": workers, "template": {"spec": {"containers": [{"name": "main", "image": "x"}]}}, **spec},
         "status": status or {},
     }
 
 
-def pod(index: int, phase: str = "Pending", *, run: int = 0, attempt: int = 0, gated: bool = False,
-        node: str | None = None, owner: str = UID, exit_code: int | None = None) -> PodView:
-    return PodView(naming.worker_pod_name("train", index, run, attempt), owner, index, run, attempt, phase,
-                   ready=phase == "Running", gated=gated, node=node, exit_code=exit_code,
-                   reason="Error" if phase == "Failed" else None)
+def pod(
+    index: int,
+    phase: str = "Pending",
+    *,
+    run: int = 0,
+    attempt: int = 0,
+    gated: bool = False,
+    node: str | None = None,
+    owner: str = UID,
+    exit_code: int | None = None,
+) -> PodView:
+    return PodView(
+        naming.worker_pod_name("train", index, run, attempt),
+        owner,
+        index,
+        run,
+        attempt,
+        phase,
+        ready=phase == "Running",
+        gated=gated,
+        node=node,
+        exit_code=exit_code,
+        reason="Error" if phase == "Failed" else None,
+    )
 
 
 def plan(body: dict[str, Any], pods: list[PodView], now: datetime.datetime = T0) -> lifecycle.Plan:
@@ -69,8 +88,9 @@ def test_all_workers_running_then_succeeded() -> None:
 
 
 def test_a_failed_worker_is_replaced_with_a_new_name_and_counted() -> None:
-    result = plan(job_body(maxFailureRetry=2, status={"phase": "Running"}),
-                  [pod(0, "Running"), pod(1, "Failed", exit_code=3)])
+    result = plan(
+        job_body(maxFailureRetry=2, status={"phase": "Running"}), [pod(0, "Running"), pod(1, "Failed", exit_code=3)]
+    )
     assert result.create == [lifecycle.NewPod(1, 0, 1, gated=False)]  # the gang is admitted: no gate
     assert result.fields["retries"] == 1 and result.fields["workerAttempts"] == [0, 1]
     assert result.fields["phase"] == "Restarting"
@@ -128,10 +148,16 @@ def test_ttl_deletes_a_finished_job_when_due() -> None:
 
 
 def test_the_stop_annotation_stops_the_job_with_its_reason() -> None:
-    result = plan(job_body(status={"phase": "Running"},
-                           annotations={naming.ANNOTATION_STOP: "BudgetExceeded",
-                                        naming.ANNOTATION_STOP_MESSAGE: "cost 12.50 USD passed maxCost 10"}),
-                  [pod(0, "Running"), pod(1, "Running")])
+    result = plan(
+        job_body(
+            status={"phase": "Running"},
+            annotations={
+                naming.ANNOTATION_STOP: "BudgetExceeded",
+                naming.ANNOTATION_STOP_MESSAGE: "cost 12.50 USD passed maxCost 10",
+            },
+        ),
+        [pod(0, "Running"), pod(1, "Running")],
+    )
     assert result.fields["phase"] == "Stopped" and len(result.delete) == 2
     stopped = next(c for c in result.conditions if c.type == "Stopped")
     assert (stopped.reason, stopped.message) == ("BudgetExceeded", "cost 12.50 USD passed maxCost 10")
@@ -189,14 +215,17 @@ class World:
         self.history.append(status.get("phase", ""))
 
 
-steps = st.lists(st.tuples(st.sampled_from(["reconcile", "run", "fail", "succeed", "suspend", "resume"]),
-                           st.integers(0, 3)), max_size=40)
+steps = st.lists(
+    st.tuples(st.sampled_from(["reconcile", "run", "fail", "succeed", "suspend", "resume"]), st.integers(0, 3)),
+    max_size=40,
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(workers=st.integers(1, 3), max_retry=st.integers(0, 2), max_restarts=st.integers(0, 2), script=steps)
-def test_random_histories_keep_the_invariants(workers: int, max_retry: int, max_restarts: int,
-                                               script: list[tuple[str, int]]) -> None:
+def test_random_histories_keep_the_invariants(
+    workers: int, max_retry: int, max_restarts: int, script: list[tuple[str, int]]
+) -> None:
     world = World(job_body(workers=workers, maxFailureRetry=max_retry, maxJobFailureRetry=max_restarts))
     now = T0
     terminal: str | None = None

@@ -21,10 +21,15 @@ from tests.operator.conftest import (
 
 def _pod_history(cluster: Cluster, ns: str) -> list[tuple[int, str, str, bool]]:
     """(resourceVersion, event type, pod, gated) for every pod event in ``ns``, from the server's log."""
+
     def read(emulator: Any) -> list[tuple[int, str, str, bool]]:
         history = emulator.store._history[("", "v1", "pods")].events
-        return [(rv, kind, obj["metadata"]["name"], bool((obj.get("spec") or {}).get("schedulingGates")))
-                for rv, kind, obj, _, _ in history if obj["metadata"].get("namespace") == ns]
+        return [
+            (rv, kind, obj["metadata"]["name"], bool((obj.get("spec") or {}).get("schedulingGates")))
+            for rv, kind, obj, _, _ in history
+            if obj["metadata"].get("namespace") == ns
+        ]
+
     return cluster.emulator.call(read)
 
 
@@ -33,7 +38,8 @@ def _env(pod: dict[str, Any]) -> dict[str, str]:
 
 
 def test_create_makes_worker_pods_with_scheduler_env_and_owner_and_starts_them_together(
-        cluster: Cluster, ns: str) -> None:
+    cluster: Cluster, ns: str
+) -> None:
     kube = cluster.kube
     job = kube.create(job_manifest("train", workers=3, gpus=8), ns)
     names = wait_released(kube, ns, "train", 3)
@@ -43,7 +49,11 @@ def test_create_makes_worker_pods_with_scheduler_env_and_owner_and_starts_them_t
         assert pod["spec"]["schedulerName"] == "lepton-scheduler"
         owner = pod["metadata"]["ownerReferences"][0]
         assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-            "LeptonJob", "train", job["metadata"]["uid"], True)
+            "LeptonJob",
+            "train",
+            job["metadata"]["uid"],
+            True,
+        )
         env = _env(pod)
         assert env["LEPTON_JOB_NAME"] == "train" and env["LEPTON_JOB_WORKER_INDEX"] == str(index)
         assert env["LEPTON_JOB_TOTAL_WORKERS"] == env["WORLD_SIZE"] == "3" and env["RANK"] == str(index)
@@ -139,8 +149,11 @@ def test_deleting_the_job_removes_its_pods_and_service(cluster: Cluster, ns: str
 
 
 def test_invalid_specs_are_rejected_naming_the_field(cluster: Cluster, ns: str) -> None:
-    cases = [({"workers": 0}, "spec.workers"), ({"priority": 10}, "spec.priority"),
-             ({"budget": {"action": "stop"}}, "spec.budget")]
+    cases = [
+        ({"workers": 0}, "spec.workers"),
+        ({"priority": 10}, "spec.priority"),
+        ({"budget": {"action": "stop"}}, "spec.budget"),
+    ]
     for change, field in cases:
         with pytest.raises(KubeApiError) as info:
             cluster.kube.create({**job_manifest("bad"), "spec": {**job_manifest("bad")["spec"], **change}}, ns)
@@ -159,8 +172,9 @@ def test_temporary_api_errors_and_expired_watches_are_survived(cluster: Cluster,
     kube, kubelet = cluster.kube, cluster.kubelet
     # More failures than the client retries by itself: the job's daemon backs off and tries again.
     cluster.emulator.call(lambda e: e.inject_fault("POST", "pods", 503, 6, namespace=ns, reason="ServiceUnavailable"))
-    cluster.emulator.call(lambda e: e.inject_fault("PATCH", "leptonjobs", 409, 1, namespace=ns, subresource="status",
-                                                   reason="Conflict"))
+    cluster.emulator.call(
+        lambda e: e.inject_fault("PATCH", "leptonjobs", 409, 1, namespace=ns, subresource="status", reason="Conflict")
+    )
     kube.create(job_manifest("train", workers=2), ns)
     names = wait_released(kube, ns, "train", 2, timeout_seconds=30)
     cluster.emulator.call(lambda e: e.expire_watches())  # the operator must re-list and carry on
@@ -192,8 +206,14 @@ def test_ttl_after_finished_deletes_the_job(cluster: Cluster, ns: str) -> None:
 def test_priority_maps_to_an_existing_priority_class(cluster: Cluster, ns: str) -> None:
     kube = cluster.kube
     if kube.find("priorityclasses", None, "lepton-priority-8") is None:
-        kube.create({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                     "metadata": {"name": "lepton-priority-8"}, "value": 800000})
+        kube.create(
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": "lepton-priority-8"},
+                "value": 800000,
+            }
+        )
     kube.create(job_manifest("urgent", workers=1, priority=8), ns)
     kube.create(job_manifest("casual", workers=1, priority=2), ns)
     (urgent,) = wait_released(kube, ns, "urgent", 1)
@@ -208,8 +228,16 @@ def test_the_stop_annotation_stops_the_job(cluster: Cluster, ns: str) -> None:
     kube.create(job_manifest("train", workers=2), ns)
     kubelet.run_all(ns, wait_released(kube, ns, "train", 2), ["gpu-0", "gpu-1"])
     wait_phase(kube, ns, "train", "Running")
-    kube.patch("lj", ns, "train", {"metadata": {"annotations": {"lepton.ai/stop": "BudgetExceeded",
-                                                                "lepton.ai/stop-message": "cost passed 10 USD"}}})
+    kube.patch(
+        "lj",
+        ns,
+        "train",
+        {
+            "metadata": {
+                "annotations": {"lepton.ai/stop": "BudgetExceeded", "lepton.ai/stop-message": "cost passed 10 USD"}
+            }
+        },
+    )
     stopped = wait_phase(kube, ns, "train", "Stopped")["status"]
     condition = next(c for c in stopped["conditions"] if c["type"] == "Stopped")
     assert (condition["reason"], condition["message"]) == ("BudgetExceeded", "cost passed 10 USD")

@@ -38,14 +38,20 @@ def emulator() -> Iterator[EmulatorThread]:
 
 def _pods_created(emulator: EmulatorThread, namespace: str) -> collections.Counter[str]:
     """How many times each pod name was created, from the API server's own event log."""
+
     def read(e: Any) -> collections.Counter[str]:
-        return collections.Counter(obj["metadata"]["name"] for _, kind, obj, _, _ in e.store._history[
-            ("", "v1", "pods")].events if kind == "ADDED" and obj["metadata"]["namespace"] == namespace)
+        return collections.Counter(
+            obj["metadata"]["name"]
+            for _, kind, obj, _, _ in e.store._history[("", "v1", "pods")].events
+            if kind == "ADDED" and obj["metadata"]["namespace"] == namespace
+        )
+
     return emulator.call(read)
 
 
 def test_an_operator_killed_mid_job_and_restarted_duplicates_nothing_and_forgets_nothing(
-        emulator: EmulatorThread, tmp_path: Path) -> None:
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
     kube = KubeClient(emulator.url)
     kubelet = Kubelet(kube)
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
@@ -81,8 +87,10 @@ def test_an_operator_killed_mid_job_and_restarted_duplicates_nothing_and_forgets
 
         created = _pods_created(emulator, "ml")
         assert max(created.values()) == 1, f"a pod was created twice: {created}"
-        assert sorted(created) == sorted([f"train-worker-{i}-r0a0" for i in range(4)] + [
-            "train-worker-2-r0a1", "train-worker-3-r0a1", "second-worker-0-r0a0", "second-worker-1-r0a0"])
+        assert sorted(created) == sorted(
+            [f"train-worker-{i}-r0a0" for i in range(4)]
+            + ["train-worker-2-r0a1", "train-worker-3-r0a1", "second-worker-0-r0a0", "second-worker-1-r0a0"]
+        )
         assert event_reasons(kube, "ml", "train").count("Started") == 1
         assert wait_phase(kube, "ml", "train", "Running")["status"]["retries"] == 2
     finally:
@@ -97,17 +105,21 @@ def test_peering_keeps_one_replica_active_and_a_standby_takes_over(emulator: Emu
     kube.create({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "lepton-operator"}})
     kubeconfig = emulator.write_kubeconfig(tmp_path / "kubeconfig")
     args = ("--peering", "lepton-operator", "--peering-lifetime", "3")
-    active = OperatorProcess(kubeconfig, tmp_path / "active.log", *args, "--priority", "100",
-                             env={"POD_NAME": "active"})
-    standby = OperatorProcess(kubeconfig, tmp_path / "standby.log", *args, "--priority", "50",
-                              env={"POD_NAME": "standby"})
+    active = OperatorProcess(
+        kubeconfig, tmp_path / "active.log", *args, "--priority", "100", env={"POD_NAME": "active"}
+    )
+    standby = OperatorProcess(
+        kubeconfig, tmp_path / "standby.log", *args, "--priority", "50", env={"POD_NAME": "standby"}
+    )
     try:
         active.start()
         kube.create(job_manifest("first", workers=1), "ml")
         wait_released(kube, "ml", "first", 1)
         standby.start()
-        kube.wait_for(lambda: len(kube.get("clusterkopfpeerings", None, "lepton-operator").get("status") or {}) == 2,
-                      what="both replicas in the peering object")
+        kube.wait_for(
+            lambda: len(kube.get("clusterkopfpeerings", None, "lepton-operator").get("status") or {}) == 2,
+            what="both replicas in the peering object",
+        )
         settle(1.0)
 
         kube.create(job_manifest("second", workers=1), "ml")

@@ -20,12 +20,27 @@ LATER = T0 + datetime.timedelta(hours=1)
 
 
 def test_merging_conditions_keeps_other_writers_types_and_transition_times() -> None:
-    existing = [{"type": "Running", "status": "True", "reason": "AllWorkersRunning", "message": "",
-                 "lastTransitionTime": "2026-01-05T09:00:00Z"},
-                {"type": "BudgetExceeded", "status": "False", "reason": "WithinBudget", "message": "",
-                 "lastTransitionTime": "2026-01-05T08:00:00Z"}]
-    merged = merge_conditions(existing, [Condition("Running", "True", "AllWorkersRunning", "still"),
-                                         Condition("Suspended", "True", "Suspended", "")], LATER)
+    existing = [
+        {
+            "type": "Running",
+            "status": "True",
+            "reason": "AllWorkersRunning",
+            "message": "",
+            "lastTransitionTime": "2026-01-05T09:00:00Z",
+        },
+        {
+            "type": "BudgetExceeded",
+            "status": "False",
+            "reason": "WithinBudget",
+            "message": "",
+            "lastTransitionTime": "2026-01-05T08:00:00Z",
+        },
+    ]
+    merged = merge_conditions(
+        existing,
+        [Condition("Running", "True", "AllWorkersRunning", "still"), Condition("Suspended", "True", "Suspended", "")],
+        LATER,
+    )
     by_type = {c["type"]: c for c in merged}
     assert by_type["BudgetExceeded"] == existing[1]  # another writer's condition is untouched
     assert by_type["Running"]["lastTransitionTime"] == "2026-01-05T09:00:00Z"  # same status: time kept
@@ -34,7 +49,8 @@ def test_merging_conditions_keeps_other_writers_types_and_transition_times() -> 
 
 
 def test_a_conditions_patch_is_refused_when_someone_wrote_in_between_and_requests_land(
-        kubeconfig: Path, kube: HttpClient) -> None:
+    kubeconfig: Path, kube: HttpClient
+) -> None:
     kube.apply_file(CRD_PATH)
     kube.ensure_namespace("ml")
     body = kube.create(job_manifest("train"), "ml")
@@ -48,8 +64,10 @@ def test_a_conditions_patch_is_refused_when_someone_wrote_in_between_and_request
             with pytest.raises(Conflict):
                 await client.patch(path + "/status", patch)
             fresh = await client.get(path)
-            await client.patch(path + "/status", conditions_patch(
-                fresh, [Condition("BudgetExceeded", "True", "CostLimit", "12 > 10")], T0))
+            await client.patch(
+                path + "/status",
+                conditions_patch(fresh, [Condition("BudgetExceeded", "True", "CostLimit", "12 > 10")], T0),
+            )
             await commands.request_suspend(client, "ml", "train")
             await commands.request_stop(client, "ml", "train", "BudgetExceeded", "cost 12 passed maxCost 10")
         finally:
