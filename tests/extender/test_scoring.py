@@ -20,6 +20,7 @@ from lepton_core.scoring import (
     NodeCostTable,
     NodeState,
     PodDemand,
+    ScoreResult,
     ScoringPolicy,
     ScoringWeights,
     normalize_scores,
@@ -130,6 +131,23 @@ def test_scoring_a_subset_equals_the_subset_of_scoring_all(
     positions = np.arange(picked.size, dtype=np.intp)
     strip = [{k: v for k, v in b.items() if k != "score"} for b in kept.breakdowns(positions)]
     assert strip == [{k: v for k, v in b.items() if k != "score"} for b in part.breakdowns(positions)]
+
+
+@given(st.lists(st.tuples(clusters(max_nodes=6), st.sampled_from([0.0, 60.0, 4000.0])), min_size=1, max_size=4))
+@settings(max_examples=60, deadline=None)
+def test_breakdowns_of_joined_results_are_each_results_own(
+    cases: list[tuple[tuple[NodeState, PodDemand], float]],
+) -> None:
+    """A decision-log flush explains many decisions at once (``ScoreResult.concat``): every node's
+    breakdown is what its own result says, each at the time it was scored (telemetry ages, what counts
+    as fresh)."""
+    results = [score_nodes(demand, state, NOW + later) for (state, demand), later in cases]
+    joined = ScoreResult.concat(results)
+    expected = [b for r in results for b in r.breakdowns(np.arange(len(r)))]
+    assert joined.breakdowns(np.arange(len(joined))) == expected
+    other = score_nodes(cases[0][0][1], cases[0][0][0], NOW, ScoringPolicy(stale_after_seconds=1.0))
+    with pytest.raises(ValueError, match="different scoring policies"):
+        ScoreResult.concat([results[0], other])
 
 
 @given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=40), st.lists(st.floats(0.0, 1.0), min_size=2, max_size=40))
