@@ -35,7 +35,7 @@ from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
 from lepton_extender.sources import ClusterSource, InventorySource, KubernetesSource
 from lepton_extender.wire import (
-    PodMemo,
+    RequestMemo,
     WireError,
     parse_args,
     render_error,
@@ -67,7 +67,7 @@ async def _body(request: web.Request, limit: int) -> bytes:
 def _handlers(settings: ExtenderSettings) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
     limit = settings.max_body_bytes
     perf = time.perf_counter
-    memo = PodMemo()  # filter and prioritize see the same Pod; read it once
+    memo = RequestMemo()  # the same Pod (filter, then prioritize) and name lists come again: read them once
 
     async def filter_(request: web.Request) -> web.Response:
         started = perf()

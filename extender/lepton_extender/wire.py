@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from lepton_core.kube.fields import json_kind
 from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
 from lepton_extender.compiled import HAVE_NUMBA, jit
 from lepton_extender.names import plain_names, raw_array
@@ -82,40 +83,43 @@ class ExtenderArgs:
         return self.names if self.node_names_given else None
 
 
-class PodMemo:
-    """The last request's Pod, by its raw bytes: kube-scheduler sends the same Pod to filter and then to
-    prioritize, and reading it again would cost as much as the rest of the parse."""
+class RequestMemo:
+    """What the last requests proved, by their raw bytes: kube-scheduler sends the same Pod to filter and
+    then to prioritize (reading it again would cost as much as the rest of the parse), and the same
+    candidate lists again and again (its rotating windows; prioritize after a filter that passed all)."""
 
-    __slots__ = ("key", "pod")
+    __slots__ = ("key", "names", "pod")
 
     def __init__(self) -> None:
         self.key = b""
         self.pod: PodInfo | None = None
+        self.names: dict[bytes, int] = {}
+        """Plain ``NodeNames`` arrays already scanned -> how many names (``names.plain_names``)."""
 
 
 def _node_names(raw: Any) -> list[str]:
     if not isinstance(raw, list):
-        raise WireError(400, f"NodeNames: expected an array of node names or null, got {_kind(raw)}")
+        raise WireError(400, f"NodeNames: expected an array of node names or null, got {json_kind(raw)}")
     if set(map(type, raw)) <= {str}:  # the common case, checked without a Python-level loop
         return raw
     for i, n in enumerate(raw):
         if not isinstance(n, str):
-            raise WireError(400, f"NodeNames[{i}]: expected a string, got {_kind(n)}")
+            raise WireError(400, f"NodeNames[{i}]: expected a string, got {json_kind(n)}")
     return raw
 
 
 def _node_list(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     if not isinstance(raw, dict):
-        raise WireError(400, f"Nodes: expected a v1.NodeList object or null, got {_kind(raw)}")
+        raise WireError(400, f"Nodes: expected a v1.NodeList object or null, got {json_kind(raw)}")
     items = get(raw, "items")
     if items is None:
         return [], []
     if not isinstance(items, list):
-        raise WireError(400, f"Nodes.items: expected an array, got {_kind(items)}")
+        raise WireError(400, f"Nodes.items: expected an array, got {json_kind(items)}")
     names: list[str] = []
     for i, node in enumerate(items):
         if not isinstance(node, dict):
-            raise WireError(400, f"Nodes.items[{i}]: expected a v1.Node object, got {_kind(node)}")
+            raise WireError(400, f"Nodes.items[{i}]: expected a v1.Node object, got {json_kind(node)}")
         meta = get(node, "metadata")
         name = get(meta, "name") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not name:
@@ -124,29 +128,23 @@ def _node_list(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return items, names
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(type(value), "a number")
-
-
-def parse_args(body: bytes, memo: PodMemo | None = None) -> ExtenderArgs:
+def parse_args(body: bytes, memo: RequestMemo | None = None) -> ExtenderArgs:
     """Parse an ``ExtenderArgs`` body; raise ``WireError`` (400) naming the problem otherwise.
 
     The plain shape kube-scheduler sends (``…,"NodeNames":["a",…]}``, see ``names.plain_names``) is read
     in two parts: the envelope up to ``NodeNames`` by orjson, closed where that key began, and the names
     by the compiled scanner, which has already proved them valid JSON strings; the body is valid JSON
     exactly when that envelope is, so both parts answer what one parse of the whole body would. ``memo``
-    remembers the last Pod by its bytes. Any other shape is parsed whole.
+    remembers the last Pod and the recent name arrays by their bytes. Any other shape is parsed whole.
     """
     if not body:
         raise WireError(400, "empty body: expected ExtenderArgs JSON")
-    plain = plain_names(body)
+    plain = plain_names(body, None if memo is None else memo.names)
     if plain is not None:
         envelope = body[: plain.at - 1]
         if memo is not None and memo.pod is not None and memo.key == envelope:
             # The envelope this Pod was read from, byte for byte: the same answer without parsing it.
-            return ExtenderArgs(memo.pod, names_key=body[plain.at :], count=plain.length)
+            return ExtenderArgs(memo.pod, names_key=plain.key, count=plain.length)
         if envelope.rstrip() != b"{":  # "{,"NodeNames"…" is not JSON; the whole parse says why
             try:
                 doc = orjson.loads(envelope + b"}")
@@ -156,13 +154,13 @@ def parse_args(body: bytes, memo: PodMemo | None = None) -> ExtenderArgs:
                 pod = _pod(doc)
                 if memo is not None:
                     memo.key, memo.pod = envelope, pod
-                return ExtenderArgs(pod, names_key=body[plain.at :], count=plain.length)
+                return ExtenderArgs(pod, names_key=plain.key, count=plain.length)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise WireError(400, f"body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise WireError(400, f"body: expected an ExtenderArgs object, got {_kind(doc)}")
+        raise WireError(400, f"body: expected an ExtenderArgs object, got {json_kind(doc)}")
     pod = _pod(doc)
     names_raw = get(doc, "NodeNames")
     nodes_raw = get(doc, "Nodes")

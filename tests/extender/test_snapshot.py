@@ -206,7 +206,8 @@ def test_plain_names_reads_what_kube_scheduler_sends() -> None:
     body = b'{"Pod":{"metadata":{"name":"p"}},"Nodes":null,"NodeNames":["n-1","n-2","n 3"]}\n'
     plain = plain_names(body)
     assert plain is not None and plain.length == 3 and body[plain.at :].startswith(b'"NodeNames":[')
-    assert plain_names(b'{"Pod":{},"Nodes":null,"NodeNames":[]}') == (23, 0)
+    empty = plain_names(b'{"Pod":{},"Nodes":null,"NodeNames":[]}')
+    assert empty is not None and (empty.at, empty.length, empty.key) == (23, 0, b'"NodeNames":[]}')
 
 
 def _lookup_names(snap: ClusterSnapshot, names: list[str]) -> list[int]:

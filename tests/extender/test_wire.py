@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lepton_extender.names import HAVE_NUMBA
-from lepton_extender.wire import ExtenderArgs, PodMemo, PriorityTable, WireError, parse_args
+from lepton_extender.wire import ExtenderArgs, PriorityTable, RequestMemo, WireError, parse_args
 from tests.extender import fixtures as fx
 from tests.extender.strategies import json_values, mutations
 
 
-def _outcome(body: bytes, memo: PodMemo | None = None) -> tuple[str, Any]:
+def _outcome(body: bytes, memo: RequestMemo | None = None) -> tuple[str, Any]:
     try:
         args = parse_args(body, memo)
     except WireError as exc:
@@ -69,11 +69,13 @@ def test_kube_scheduler_bodies_take_the_plain_path(names: list[str], gpus: int) 
 
 
 @needs_numba
-def test_the_pod_is_read_once_for_filter_then_prioritize() -> None:
-    memo = PodMemo()
+def test_the_pod_and_name_lists_are_read_once() -> None:
+    memo = RequestMemo()
     first = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "b", "c"])), memo)
     second = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "c"])), memo)
     assert second.pod is first.pod and second.names == ["a", "c"]
+    again = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "c"])), memo)
+    assert again.count == 2 and again.names == ["a", "c"] and len(memo.names) == 2  # scanned once each
     other = parse_args(orjson.dumps(fx.args_names(fx.pod("q", gpus=2), ["a"])), memo)
     assert other.pod is not first.pod and other.pod.name == "q" and other.pod.demand.gpus == 2
 
