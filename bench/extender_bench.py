@@ -22,8 +22,8 @@ What it does (all on 127.0.0.1, each side in its own process):
      stable candidate order unrelated to names, as kube-scheduler's zone-interleaving node tree may give:
      the extender's learned order still applies, but every name lands somewhere else in memory);
    * ``prioritize/shuffled, relaid``: the same against an extender that checks every second (instead of
-     every 10 minutes) whether to lay its arrays out in the order requests use: relaid out during the
-     case's warm-up, as a long-running extender is after its first check;
+     every 10 minutes) whether to lay its arrays out in the order requests use, after 3 s of those
+     requests (so it has relaid out, as a long-running extender has after its first check);
    * ``filter+prioritize``: what kube-scheduler does per pod — filter, then prioritize the same pod with
      the nodes that passed. The extender may reuse the filter's scoring there; the figure is per request
      (two per pod), and the bare endpoint answers the same pairs;
@@ -554,6 +554,9 @@ def main() -> int:
                 results: dict[str, dict[str, dict[str, float]]] = {}
                 for label, verb, bodies, sides in cases:
                     run = f"r{r}-{label.split('/')[0].replace(' ', '')}-{verb}"
+                    if "relaid" in sides and r == 0:
+                        # Long enough for it to learn the order and check (every second) before measuring.
+                        load(ports["relaid"], verb, bodies, 3.0, 1, tmp=tmp, cpu=1 if opts.pin else None, run="learn")
                     results[label] = measure_case(
                         {s: ports[s] for s in sides}, verb, bodies, opts, tmp=tmp, run=run, pids=pids
                     )
@@ -565,6 +568,7 @@ def main() -> int:
                 p.terminate()
                 p.wait(timeout=10)
             log.close()
+        relayouts = (tmp / "extender.log").read_text(errors="replace").count("scoring arrays laid out")
         client_us = client_cost_us(by_name, "cost")
     medians = median_of(runs)
     if opts.json is not None:
@@ -578,6 +582,7 @@ def main() -> int:
         + f"; event loop {loop}; pinned: {opts.pin}; load generator {client_us:.0f} µs CPU per request"
     )
     print(f"load average (1 min) during the runs: {', '.join(f'{x:.2f}' for x in load_averages)}")
+    print(f"relayouts logged by the extenders: {relayouts} (expected: 1, by the 'relaid' one)")
     ours = {"calibration: bare vs bare": "bare-2", "prioritize/shuffled, relaid": "relaid"}
     print_table(medians, opts.connections, ours)
     return 0
