@@ -106,6 +106,7 @@ def ratio_array(
     maximum = np.asarray(maximum, dtype=np.float64)
     valid = np.isfinite(actual) & np.isfinite(maximum) & (maximum > 0.0) & (actual >= 0.0)
     raw = np.full(np.broadcast(actual, maximum).shape, np.nan)
-    np.divide(actual, maximum, out=raw, where=valid)
+    with np.errstate(over="ignore"):  # a ratio too large for a float is over-commit like any ratio > 1
+        np.divide(actual, maximum, out=raw, where=valid)
     over = valid & (raw > 1.0)
     return np.where(over, 1.0, raw), over
