@@ -25,8 +25,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from lepton_extender.compiled import HAVE_NUMBA
-from lepton_extender.compiled import jit as _jit
+from lepton_core.compiled import HAVE_NUMBA
+from lepton_core.compiled import jit as _jit
 
 __all__ = ["HAVE_NUMBA", "PREFIX", "LearnedOrder", "NameTable", "PlainNames", "plain_names", "raw_array", "warm_up"]
 

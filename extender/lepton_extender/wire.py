@@ -21,9 +21,9 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from lepton_core.compiled import HAVE_NUMBA, jit
 from lepton_core.kube.fields import json_kind
 from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
-from lepton_extender.compiled import HAVE_NUMBA, jit
 from lepton_extender.names import plain_names, raw_array
 
 

@@ -17,29 +17,15 @@ an install pays the compilation (~2 s); :func:`load` returns None where numba is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lepton_core.compiled import HAVE_NUMBA
+from lepton_core.compiled import jit as _jit
 from lepton_core.scoring.inputs import COL, FloatArray, NodeCostTable, PodDemand
 from lepton_core.scoring.policy import ScoringPolicy
-
-_Fn = TypeVar("_Fn", bound=Callable[..., Any])
-try:
-    import numba
-
-    def _jit(fn: _Fn) -> _Fn:
-        return cast(_Fn, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
-
-    HAVE_NUMBA = True
-except ImportError:  # the numpy kernel serves; these functions stay plain Python and unused
-
-    def _jit(fn: _Fn) -> _Fn:
-        return fn
-
-    HAVE_NUMBA = False
 
 # Rows of a result's float block (F) and bool block (B), shared with ``score``.
 F_ROWS = (
