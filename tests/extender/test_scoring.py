@@ -437,20 +437,24 @@ def test_policy_and_weights_validation() -> None:
 
 
 @pytest.mark.skipif(score_module._compiled is None, reason="numba not installed: only the numpy kernel runs")
-@given(clusters(max_nodes=16), policies)
+@given(clusters(max_nodes=16), policies, st.none() | st.lists(st.integers(0, 15), min_size=1, max_size=24))
 @settings(max_examples=200, deadline=None)
 def test_the_compiled_kernel_computes_what_the_numpy_kernel_does(
-    cluster: tuple[NodeState, PodDemand], policy: ScoringPolicy
+    cluster: tuple[NodeState, PodDemand], policy: ScoringPolicy, picks: list[int] | None
 ) -> None:
     """The numpy kernel is the readable reference; the compiled one (numba) must agree: every figure to
     rounding, every verdict exactly, and the scores exactly where only +, −, ×, ÷ are involved (with GPU
     busy fractions < 1 or GPU shares, exp/log of numpy and of the C library may differ in the last ulp,
-    which can move a score across an integer boundary by one)."""
+    which can move a score across an integer boundary by one). Over every node, or over candidates in
+    any order, repeated ones included (the compiled kernel reads them from the state in place)."""
     state, demand = cluster
-    compiled = score_nodes(demand, state, NOW, policy)
+    candidates = None
+    if picks is not None:
+        candidates = np.array([i % len(state) for i in picks], dtype=np.intp)
+    compiled = score_nodes(demand, state, NOW, policy, candidates)
     score_module._use_compiled = False
     try:
-        reference = score_nodes(demand, state, NOW, policy)
+        reference = score_nodes(demand, state, NOW, policy, candidates)
     finally:
         score_module._use_compiled = True
     np.testing.assert_allclose(compiled._f, reference._f, rtol=1e-12, atol=1e-12)

@@ -43,6 +43,12 @@ F_ROWS = (
     "objective_per_hour",
     "delta_power_watts",
     "platform_now_watts",
+    # Inputs and figures reports need (decision logs, filter reasons), kept so that a result never has
+    # to hold its candidates' whole state rows: scoring reads the state block in place.
+    "hardware_cost_per_hour",
+    "operations_cost_per_hour",
+    "power_now_watts",
+    "telemetry_observed_at",
 )
 B_ROWS = (
     "cpu_fresh",
@@ -85,7 +91,8 @@ class CompiledKernel(Protocol):
         now: float,
         policy: ScoringPolicy,
         *,
-        rows: FloatArray,
+        block: FloatArray,
+        candidates: NDArray[np.intp],
         f_block: FloatArray,
         b_block: NDArray[np.bool_],
     ) -> NDArray[np.int64]: ...
@@ -104,14 +111,16 @@ class _Kernel:
         now: float,
         policy: ScoringPolicy,
         *,
-        rows: FloatArray,
+        block: FloatArray,
+        candidates: NDArray[np.intp],
         f_block: FloatArray,
         b_block: NDArray[np.bool_],
     ) -> NDArray[np.int64]:
         w = policy.weights
         d = demand
         _fill(
-            rows,
+            block,
+            candidates,
             costs._curve.ravel(),
             costs._segments,
             costs._inv_step,
@@ -142,7 +151,7 @@ class _Kernel:
             f_block,
             b_block,
         )
-        scores = np.empty(rows.shape[0], dtype=np.int64)
+        scores = np.empty(candidates.size, dtype=np.int64)
         _normalize(f_block[F["objective_per_hour"]], b_block[B["safe"]], b_block[B["fresh"]], scores)
         return scores
 
@@ -159,6 +168,7 @@ _PRICE, _PUE_KW, _FIXED = COL["price_per_kwh"], COL["pue_per_kilowatt"], COL["fi
 _SPAN1, _CURVE_BASE, _EXPONENT = COL["gpu_span_watts"], COL["curve_base"], COL["gpu_exponent"]
 _IDLE_TOTAL, _SPAN_TOTAL = COL["gpu_idle_watts_total"], COL["gpu_span_watts_total"]
 _MEASURED, _CAP = COL["measured_power_watts"], COL["power_cap_watts"]
+_HW, _OPS = COL["hardware_cost_per_hour"], COL["operations_cost_per_hour"]
 _F_UNC, _F_UNG, _F_UAC, _F_UAG = (F[k] for k in F_ROWS[:4])
 _F_RQC, _F_RQG, _F_SHARE, _F_ENERGY = (
     F["cpu_requested_after"],
@@ -172,6 +182,12 @@ _F_KEEP, _F_RISK, _F_PREF = (
     F["preference_cost_per_hour"],
 )
 _F_OBJ, _F_DELTA, _F_PNOW = F["objective_per_hour"], F["delta_power_watts"], F["platform_now_watts"]
+_F_HW, _F_OPS, _F_POWER, _F_OBS = (
+    F["hardware_cost_per_hour"],
+    F["operations_cost_per_hour"],
+    F["power_now_watts"],
+    F["telemetry_observed_at"],
+)
 _B_FC, _B_FG, _B_FRESH, _B_FITS = B["cpu_fresh"], B["gpu_fresh"], B["fresh"], B["fits"]
 _B_OC, _B_OG, _B_CAP, _B_STALE, _B_REJ, _B_SAFE = (
     B["over_cpu"],
@@ -201,7 +217,8 @@ def _platform(  # noqa: PLR0917 - compiled: numba calls take positional argument
 
 @_jit
 def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
-    rows: FloatArray,
+    block: FloatArray,
+    candidates: NDArray[np.intp],
     curve: FloatArray,
     segments: int,
     inv_step: float,
@@ -216,8 +233,8 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     gpu_pod = d_g > 0.0
     inv_soft = 1.0 / (1.0 - soft)
     oldest_fresh = now - stale
-    for i in range(rows.shape[0]):
-        r = rows[i]
+    for i in range(candidates.size):
+        r = block[candidates[i]]  # the candidate's state row, read in place (nothing is copied)
         inv_c = r[_INV_C]
         inv_g = r[_INV_G]
         has_gpu = inv_g > 0.0
@@ -293,11 +310,11 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
         over_c = u_after_c > max(req_after_c, max_u) and fresh_c
         over_g = gpu_pod and u_after_g > max(req_after_g, max_u) and fresh_g
         rejected = over_c or over_g
+        measured = r[_MEASURED]
+        power_now = measured if (age_ok and not math.isnan(measured)) else power_model_now
         over_cap = False
         cap = r[_CAP]
         if not math.isnan(cap):
-            measured = r[_MEASURED]
-            power_now = measured if (age_ok and not math.isnan(measured)) else power_model_now
             over_cap = power_now + delta > cap
             rejected = rejected or over_cap
         stale_rejected = not fail_open and not fresh
@@ -316,6 +333,10 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
         f[_F_OBJ, i] = objective
         f[_F_DELTA, i] = delta
         f[_F_PNOW, i] = p_now
+        f[_F_HW, i] = share * r[_HW]
+        f[_F_OPS, i] = share * r[_OPS]
+        f[_F_POWER, i] = power_now
+        f[_F_OBS, i] = r[_OBS]
         b[_B_FC, i] = fresh_c
         b[_B_FG, i] = fresh_g
         b[_B_FRESH, i] = fresh

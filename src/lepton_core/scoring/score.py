@@ -119,7 +119,7 @@ class ScoreResult:
     filter verdict and the score. Arrays are the scorer's own (later state updates do not change them);
     figures only reports need are computed when first read."""
 
-    __slots__ = ("_b", "_f", "_lazy", "_rows", "max_utilization", "now", "scores", "stale_after_seconds")
+    __slots__ = ("_b", "_f", "_lazy", "max_utilization", "now", "scores", "stale_after_seconds")
 
     cpu_utilization_now = _FRow("_f", _F["cpu_utilization_now"])
     gpu_utilization_now = _FRow("_f", _F["gpu_utilization_now"])
@@ -133,6 +133,10 @@ class ScoreResult:
     objective_per_hour = _FRow("_f", _F["objective_per_hour"], "The weighted sum the scores are ranked by.")
     delta_power_watts = _FRow("_f", _F["delta_power_watts"], "Modelled IT power the pod adds.")
     platform_now_watts = _FRow("_f", _F["platform_now_watts"])
+    hardware_cost_per_hour = _FRow("_f", _F["hardware_cost_per_hour"], "share × amortized hardware per hour.")
+    operations_cost_per_hour = _FRow("_f", _F["operations_cost_per_hour"], "share × the node's operations per hour.")
+    power_now_watts = _FRow("_f", _F["power_now_watts"], "IT power now: measured where fresh, else modelled.")
+    telemetry_observed_at = _FRow("_f", _F["telemetry_observed_at"], "When the node was last measured (NaN: never).")
     fresh = _FRow("_b", _B["fresh"], "Every resource the node has was measured within stale_after_seconds.")
     fits = _FRow("_b", _B["fits"], "requested + demand <= allocatable (cpu, GPUs, memory when asked for).")
     over_power_cap = _FRow("_b", _B["over_power_cap"])
@@ -147,8 +151,6 @@ class ScoreResult:
     stale_after_seconds: float
     now: float | FloatArray
     """When it was scored (Unix seconds); per node in a result joined from several (``concat``)."""
-    _rows: FloatArray
-    """The candidates' rows of the state block (n, columns): the inputs, copied."""
     _lazy: dict[str, FloatArray]
 
     def __init__(
@@ -157,14 +159,12 @@ class ScoreResult:
         b: NDArray[np.bool_],
         scores: NDArray[np.int64],
         *,
-        rows: FloatArray,
         policy: ScoringPolicy,
         now: float,
     ) -> None:
         self._f = f
         self._b = b
         self.scores = scores
-        self._rows = rows
         self.max_utilization = policy.max_utilization
         self.stale_after_seconds = policy.stale_after_seconds
         self.now = now
@@ -190,20 +190,6 @@ class ScoreResult:
 
     # --- figures for reports, computed when first read -------------------------------------------------
     @property
-    def hardware_cost_per_hour(self) -> FloatArray:
-        got = self._lazy.get("hardware")
-        if got is None:
-            got = self._lazy["hardware"] = self.share * self._rows[:, _HW]
-        return got
-
-    @property
-    def operations_cost_per_hour(self) -> FloatArray:
-        got = self._lazy.get("operations")
-        if got is None:
-            got = self._lazy["operations"] = self.share * self._rows[:, _OPS]
-        return got
-
-    @property
     def marginal_cost_per_hour(self) -> FloatArray:
         """hardware + energy + operations + keep_alive: what placing the pod costs, unweighted."""
         got = self._lazy.get("marginal")
@@ -221,12 +207,7 @@ class ScoreResult:
         """Predicted IT power after placement: measured now (where fresh) or modelled now, + ΔP."""
         got = self._lazy.get("power_after")
         if got is None:
-            got = self._lazy["power_after"] = (
-                _power_now(
-                    self._rows, self.platform_now_watts, self.gpu_utilization_now, self.now, self.stale_after_seconds
-                )
-                + self.delta_power_watts
-            )
+            got = self._lazy["power_after"] = self.power_now_watts + self.delta_power_watts
         return got
 
     @property
@@ -234,7 +215,7 @@ class ScoreResult:
         """``inf`` where the node never had telemetry."""
         got = self._lazy.get("age")
         if got is None:
-            age = np.maximum(self.now - self._rows[:, _OBS], 0.0)
+            age = np.maximum(self.now - self.telemetry_observed_at, 0.0)
             age[np.isnan(age)] = np.inf
             got = self._lazy["age"] = age
         return got
@@ -243,7 +224,7 @@ class ScoreResult:
     def valid_until(self) -> float:
         """Unix time until which scoring the same nodes from the same state gives this result: the moment
         the first fresh node's telemetry turns stale (``inf`` if none is fresh)."""
-        fresh_obs = self._rows[:, _OBS][self.fresh]
+        fresh_obs = self.telemetry_observed_at[self.fresh]
         return float(fresh_obs.min()) + self.stale_after_seconds if fresh_obs.size else math.inf
 
     # --- explanations ---------------------------------------------------------------------------------
@@ -289,7 +270,6 @@ class ScoreResult:
         out._f = self._f.take(indices, axis=1)
         out._b = self._b.take(indices, axis=1)
         out.scores = self.scores.take(indices)
-        out._rows = self._rows.take(indices, axis=0)
         out.max_utilization = self.max_utilization
         out.stale_after_seconds = self.stale_after_seconds
         out.now = self.now if isinstance(self.now, float) else self.now.take(indices)
@@ -313,7 +293,6 @@ class ScoreResult:
         out._f = np.concatenate([r._f for r in results], axis=1)
         out._b = np.concatenate([r._b for r in results], axis=1)
         out.scores = np.concatenate([r.scores for r in results])
-        out._rows = np.concatenate([r._rows for r in results], axis=0)
         out.max_utilization = first.max_utilization
         out.stale_after_seconds = first.stale_after_seconds
         out.now = np.concatenate([np.broadcast_to(np.asarray(r.now, dtype=float), len(r)) for r in results])
@@ -365,17 +344,25 @@ def score_nodes(
     policy: ScoringPolicy | None = None,
     candidates: NDArray[np.intp] | None = None,
 ) -> ScoreResult:
-    """Score ``demand`` on every node of ``state`` (or on the nodes at ``candidates``) at Unix time ``now``."""
+    """Score ``demand`` on every node of ``state`` (or on the nodes at ``candidates``) at Unix time ``now``.
+
+    The result holds its own arrays: the figures and the few inputs reports need are written into its
+    blocks, so later changes to ``state`` do not change it (the compiled kernel reads the candidates'
+    state rows in place; nothing else is copied)."""
     policy = policy or _DEFAULT_POLICY
-    rows = state.block.copy() if candidates is None else state.block.take(candidates, axis=0)
-    n = rows.shape[0]
+    block = state.block
+    n = block.shape[0] if candidates is None else candidates.size
     f_block = np.empty((len(_F_ROWS), n))
     b_block = np.empty((len(_B_ROWS), n), dtype=bool)
     if _compiled is not None and _use_compiled:
-        scores = _compiled.score(demand, state.costs, now, policy, rows=rows, f_block=f_block, b_block=b_block)
+        idx = np.arange(n, dtype=np.intp) if candidates is None else candidates.astype(np.intp, copy=False)
+        scores = _compiled.score(
+            demand, state.costs, now, policy, block=block, candidates=idx, f_block=f_block, b_block=b_block
+        )
     else:
+        rows = block.copy() if candidates is None else block.take(candidates, axis=0)
         scores = _score_numpy(demand, state.costs, now, policy, rows=rows, f_block=f_block, b_block=b_block)
-    return ScoreResult(f_block, b_block, scores, rows=rows, policy=policy, now=now)
+    return ScoreResult(f_block, b_block, scores, policy=policy, now=now)
 
 
 def _score_numpy(
@@ -532,11 +519,11 @@ def _score_numpy(
     rejected = b_block[_B["rejected"]]
     np.logical_or(over2[0], over2[1], out=rejected)
     over_cap = b_block[_B["over_power_cap"]]
+    power_now = f_block[_F["power_now_watts"]]
+    power_now[:] = _power_now(rows, platform_now, u_now2[1], now, stale_limit)
     cap = rows[:, _CAP]
     if np.count_nonzero(np.isnan(cap)) < n:  # some candidate has a power cap (NaN: none)
-        power_after = _power_now(rows, platform_now, u_now2[1], now, stale_limit)
-        power_after += delta_watts
-        np.greater(power_after, cap, out=over_cap)
+        np.greater(power_now + delta_watts, cap, out=over_cap)
         rejected |= over_cap
     else:
         over_cap[:] = False
@@ -550,6 +537,11 @@ def _score_numpy(
     np.isfinite(objective, out=safe)
     safe &= fits
     safe &= ~rejected
+
+    # Inputs reports need, copied into the result (it keeps no state rows).
+    np.multiply(share, rows[:, _HW], out=f_block[_F["hardware_cost_per_hour"]])
+    np.multiply(share, rows[:, _OPS], out=f_block[_F["operations_cost_per_hour"]])
+    f_block[_F["telemetry_observed_at"]] = rows[:, _OBS]
 
     return _normalize(objective, safe, fresh)
 
