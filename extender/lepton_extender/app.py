@@ -64,16 +64,19 @@ async def _body(request: web.Request, limit: int) -> bytes:
         raise WireError(413, f"body exceeds the limit of {limit} bytes (--max-body-bytes)") from None
 
 
-def _handlers(settings: ExtenderSettings) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
+def _handlers(
+    settings: ExtenderSettings, snapshot: ClusterSnapshot
+) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
     limit = settings.max_body_bytes
     perf = time.perf_counter
     memo = RequestMemo()  # the same Pod (filter, then prioritize) and name lists come again: read them once
+    resolve = snapshot.resolve_names  # NodeNames proved plain and mapped to positions in one pass
 
     async def filter_(request: web.Request) -> web.Response:
         started = perf()
         ext = request.app[EXTENDER]
         try:
-            args = parse_args(await _body(request, limit), memo)
+            args = parse_args(await _body(request, limit), memo, resolve)
             passed, failed = ext.filter(args)
             resp = web.Response(body=render_filter(args, passed, failed), content_type=_JSON)
         except WireError as exc:
@@ -86,7 +89,7 @@ def _handlers(settings: ExtenderSettings) -> tuple[Callable[[web.Request], Await
         started = perf()
         ext = request.app[EXTENDER]
         try:
-            args = parse_args(await _body(request, limit), memo)
+            args = parse_args(await _body(request, limit), memo, resolve)
             resp = web.Response(body=ext.prioritize(args), content_type=_JSON)
         except WireError as exc:
             resp = web.Response(status=exc.status, body=render_error(exc.reason), content_type=_JSON)
@@ -154,7 +157,7 @@ def create_app(
     app[SNAPSHOT] = snapshot
     app[METRICS] = metrics_
     app[_TASKS] = {}
-    filter_, prioritize = _handlers(settings)
+    filter_, prioritize = _handlers(settings, snapshot)
     app.router.add_post("/filter", filter_)
     app.router.add_post("/prioritize", prioritize)
     app.router.add_get("/healthz", healthz)

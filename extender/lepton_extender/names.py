@@ -19,7 +19,7 @@ machine without numba) is left to orjson and a dict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -28,12 +28,30 @@ from numpy.typing import NDArray
 from lepton_core.compiled import HAVE_NUMBA
 from lepton_core.compiled import jit as _jit
 
-__all__ = ["HAVE_NUMBA", "PREFIX", "LearnedOrder", "NameTable", "PlainNames", "plain_names", "raw_array", "warm_up"]
+__all__ = [
+    "HAVE_NUMBA",
+    "PREFIX",
+    "LearnedOrder",
+    "NameResolver",
+    "NameTable",
+    "PlainNames",
+    "plain_names",
+    "raw_array",
+    "warm_up",
+]
 
 PREFIX = b'"NodeNames":['
 """How kube-scheduler's encoder (Go ``encoding/json``, compact) introduces the candidates' names."""
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+_START = len(PREFIX) - 1
+"""Where a key's array opens (its ``[``)."""
+# The compiled reader's table arguments when it only proves the shape and counts (resolve=False).
+_NO_TABLE = np.full(2, -1, dtype=np.int64)
+_NO_BLOB = np.zeros(0, dtype=np.uint8)
+_NO_OFFSETS = np.zeros(1, dtype=np.int64)
+_NO_LINKS = np.full(1, -1, dtype=np.int64)
+_NO_OUT = np.zeros(0, dtype=np.intp)
 
 
 class PlainNames(NamedTuple):
@@ -45,6 +63,13 @@ class PlainNames(NamedTuple):
     """How many names the array holds."""
     key: bytes
     """The body from ``at`` to its end (``ExtenderArgs.names_key``)."""
+    positions: NDArray[np.intp] | None = None
+    """The names' positions in the snapshot (-1: unknown), when a resolver was given."""
+
+
+NameResolver = Callable[[bytes], "NDArray[np.intp] | None"]
+"""A plain-shape key (``PlainNames.key``) -> its names' positions (-1: unknown), or None when the bytes
+are not the plain shape after all (``ClusterSnapshot.resolve_names``; ``NameTable.resolve``)."""
 
 
 SEEN_NAME_ARRAYS = 64
@@ -63,7 +88,9 @@ class LearnedOrder(NamedTuple):
     """Fraction of those whose successor already sits right after them in the arrays."""
 
 
-def plain_names(body: bytes, seen: dict[bytes, int] | None = None) -> PlainNames | None:
+def plain_names(
+    body: bytes, seen: dict[bytes, int] | None = None, resolve: NameResolver | None = None
+) -> PlainNames | None:
     """The ``NodeNames`` array of ``body`` when it is in the plain shape: the envelope's last key, right
     after a comma, an array of printable-ASCII strings without escapes (so valid JSON by construction),
     then ``}`` and only whitespace. None otherwise (or without numba): parse the whole body then.
@@ -73,18 +100,26 @@ def plain_names(body: bytes, seen: dict[bytes, int] | None = None) -> PlainNames
     quote cannot be followed by ``N``), so they open an object key; an array followed by ``}`` and the end
     of the body closes the outermost object, so the key is the envelope's.
 
-    ``seen``: arrays already proved plain (their bytes from the key to the end of the body -> how many
-    names), kept by the caller; equal bytes need no second scan. At most ``SEEN_NAME_ARRAYS`` are kept.
+    ``resolve`` (the snapshot's ``ClusterSnapshot.resolve_names``): proves the shape and maps the names to
+    positions in the same pass over the bytes; the positions come back in ``PlainNames.positions``.
+    Without it, ``seen`` remembers arrays already proved plain (their bytes from the key to the end of
+    the body -> how many names), kept by the caller; equal bytes need no second scan. At most
+    ``SEEN_NAME_ARRAYS`` are kept.
     """
     at = body.rfind(PREFIX)
     if not HAVE_NUMBA or at <= 0 or body[at - 1] != 0x2C:  # ","
         return None
     key = body[at:]
+    if resolve is not None:
+        positions = resolve(key)
+        return None if positions is None else PlainNames(at, positions.size, key, positions)
     if seen is not None:
         known = seen.get(key)
         if known is not None:
             return PlainNames(at, known, key)
-    count = _scan(np.frombuffer(body, dtype=np.uint8), at + len(PREFIX) - 1)
+    count = _read_names(
+        np.frombuffer(key, dtype=np.uint8), _START, _NO_TABLE, _NO_BLOB, _NO_OFFSETS, _NO_LINKS, _NO_OUT, False
+    )
     if count < 0:
         return None
     if seen is not None:
@@ -152,15 +187,17 @@ class NameTable:
         order += np.flatnonzero(~seen).tolist()
         return LearnedOrder(order, count / nodes, in_place)
 
-    def lookup(self, key: bytes, count: int) -> NDArray[np.intp] | None:
-        """Positions of the ``count`` names of a plain-shape ``key`` (``ExtenderArgs.names_key``), -1 for
-        unknown names; None when the bytes are not that shape after all (or numba is missing)."""
+    def resolve(self, key: bytes) -> NDArray[np.intp] | None:
+        """Positions of the names of a plain-shape ``key`` (``PlainNames.key``), -1 for unknown names, read
+        in the same pass that proves the shape (see ``plain_names``); None when the bytes are not that
+        shape after all (or numba is missing)."""
         if not HAVE_NUMBA or not key.startswith(PREFIX):
             return None
-        out = np.empty(count, dtype=np.intp)
         body = np.frombuffer(key, dtype=np.uint8)
-        ok = _lookup(body, len(PREFIX), self.table, self.blob, self.offsets, self.successor, out)
-        return out if ok else None
+        # At most one name per 3 bytes ("",) after the key's "[": the output never overflows.
+        out = np.empty((body.size - _START) // 3 + 1, dtype=np.intp)
+        count = _read_names(body, _START, self.table, self.blob, self.offsets, self.successor, out, True)
+        return None if count < 0 else out[:count]
 
 
 def warm_up() -> None:
@@ -168,9 +205,8 @@ def warm_up() -> None:
     which must not happen inside a request kube-scheduler times out after 5 s (``snapshot.rebuild`` calls
     this before ``/readyz`` answers)."""
     body = b'{"Pod":{},"NodeNames":["a"]}'
-    plain = plain_names(body)
-    if plain is not None:
-        NameTable(["a"]).lookup(body[plain.at :], plain.length)
+    plain_names(body)
+    plain_names(body, resolve=NameTable(["a"]).resolve)
 
 
 def _fnv1a(data: bytes) -> int:
@@ -178,47 +214,6 @@ def _fnv1a(data: bytes) -> int:
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return h
-
-
-@_jit
-def _scan(body: NDArray[np.uint8], start: int) -> int:  # pragma: no cover - compiled; tested via plain_names
-    """How many names the array at ``start`` (its ``[``) holds, when it is plain (see ``plain_names``)
-    and followed by ``}`` and whitespace only; -1 otherwise."""
-    size = body.size
-    pos = start + 1
-    count = 0
-    if pos < size and body[pos] == 93:  # "]": empty array
-        pos += 1
-    else:
-        while True:
-            if pos >= size or body[pos] != 34:  # opening quote
-                return -1
-            pos += 1
-            while pos < size and body[pos] != 34:
-                c = body[pos]
-                if c < 32 or c > 126 or c == 92:  # control, non-ASCII or an escape: not plain
-                    return -1
-                pos += 1
-            if pos >= size:
-                return -1
-            pos += 1
-            count += 1
-            if pos < size and body[pos] == 44:  # ","
-                pos += 1
-                continue
-            if pos < size and body[pos] == 93:  # "]"
-                pos += 1
-                break
-            return -1
-    if pos >= size or body[pos] != 125:  # "}"
-        return -1
-    pos += 1
-    while pos < size:
-        c = body[pos]
-        if c != 32 and c != 9 and c != 10 and c != 13:  # noqa: PLR1714 - compiled: no set literals
-            return -1
-        pos += 1
-    return count
 
 
 @_jit
@@ -236,7 +231,7 @@ def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
 
 
 @_jit
-def _lookup(  # noqa: PLR0917 - compiled: numba calls take positional arguments
+def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     body: NDArray[np.uint8],
     start: int,
     table: NDArray[np.int64],
@@ -244,49 +239,73 @@ def _lookup(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     offsets: NDArray[np.int64],
     successor: NDArray[np.int64],
     out: NDArray[np.intp],
-) -> bool:  # pragma: no cover - compiled; tested through NameTable against the dict
-    n = out.size
+    resolve: bool,
+) -> int:  # pragma: no cover - compiled; tested through plain_names and NameTable against the dict
+    """One pass over the array opening at ``body[start]`` (its ``[``): how many names it holds when it is
+    plain (see ``plain_names``) and followed by ``}`` and whitespace only, else -1. With ``resolve``,
+    each name's position (-1: unknown) goes to ``out`` on the way: its predecessor's learned successor
+    first (confirmed byte by byte), else the hash table (FNV-1a, linear probing, confirmed likewise)."""
     size = body.size
-    pos = start
-    nodes = offsets.size - 1
-    prev = nodes  # successor[nodes]: the node that came first last time
+    pos = start + 1
+    count = 0
+    prev = offsets.size - 1  # successor[nodes]: the node that came first last time
     mask = np.int64(table.size // 2 - 1)
-    for k in range(n):
-        if k and (pos >= size or body[pos] != 44):  # ","
-            return False
-        if k:
-            pos += 1
-        if pos >= size or body[pos] != 34:  # opening quote
-            return False
+    if pos < size and body[pos] == 93:  # "]": empty array
         pos += 1
-        first = pos
-        while pos < size and body[pos] != 34:
-            if body[pos] == 92:  # an escape: not the plain shape
-                return False
+    else:
+        while True:
+            if pos >= size or body[pos] != 34:  # opening quote
+                return -1
             pos += 1
-        if pos >= size:
-            return False
-        length = pos - first
-        pos += 1  # closing quote
-        found = -1
-        guess = successor[prev] if prev >= 0 else -1
-        if guess >= 0 and _same(blob, offsets, guess, body, first, length):
-            found = guess
-        else:
-            h = _FNV_OFFSET
-            for t in range(first, first + length):
-                h = (h ^ np.uint64(body[t])) * _FNV_PRIME
-            # Probe from the hash's slot until an empty one; confirm byte by byte (hashes may collide).
-            slot = np.int64(h & np.uint64(mask))  # int64 throughout: numba mixes uint64 and int64 into float
-            hashed = np.int64(h)  # the same 64 bits, as the table stores them
-            while table[2 * slot + 1] >= 0:
-                node = table[2 * slot + 1]
-                if table[2 * slot] == hashed and _same(blob, offsets, node, body, first, length):
-                    found = node
-                    break
-                slot = (slot + 1) & mask
-            if prev >= 0:
-                successor[prev] = found
-        out[k] = found
-        prev = found
-    return pos < size and body[pos] == 93  # "]": exactly n names
+            first = pos
+            while pos < size and body[pos] != 34:
+                c = body[pos]
+                if c < 32 or c > 126 or c == 92:  # control, non-ASCII or an escape: not plain
+                    return -1
+                pos += 1
+            if pos >= size:
+                return -1
+            length = pos - first
+            pos += 1  # closing quote
+            if resolve:
+                if count >= out.size:
+                    return -1
+                found = -1
+                guess = successor[prev] if prev >= 0 else -1
+                if guess >= 0 and _same(blob, offsets, guess, body, first, length):
+                    found = guess
+                else:
+                    h = _FNV_OFFSET
+                    for t in range(first, first + length):
+                        h = (h ^ np.uint64(body[t])) * _FNV_PRIME
+                    # Probe from the hash's slot until an empty one (int64 throughout: numba mixes uint64
+                    # and int64 into float); the table stores the same 64 bits as int64.
+                    slot = np.int64(h & np.uint64(mask))
+                    hashed = np.int64(h)
+                    while table[2 * slot + 1] >= 0:
+                        node = table[2 * slot + 1]
+                        if table[2 * slot] == hashed and _same(blob, offsets, node, body, first, length):
+                            found = node
+                            break
+                        slot = (slot + 1) & mask
+                    if prev >= 0:
+                        successor[prev] = found
+                out[count] = found
+                prev = found
+            count += 1
+            if pos < size and body[pos] == 44:  # ","
+                pos += 1
+                continue
+            if pos < size and body[pos] == 93:  # "]"
+                pos += 1
+                break
+            return -1
+    if pos >= size or body[pos] != 125:  # "}"
+        return -1
+    pos += 1
+    while pos < size:
+        c = body[pos]
+        if c != 32 and c != 9 and c != 10 and c != 13:  # noqa: PLR1714 - compiled: no set literals
+            return -1
+        pos += 1
+    return count

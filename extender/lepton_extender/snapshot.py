@@ -495,30 +495,47 @@ class ClusterSnapshot:
             s.pending_gpus[:] = gpu
             self.version += 1
 
+    def resolve_names(self, key: bytes) -> NDArray[np.intp] | None:
+        """Positions (-1: unknown) of the names in a plain-shape ``NodeNames`` key (``names.plain_names``),
+        or None when the bytes are not that shape after all: the ``names.NameResolver`` the request parse
+        calls, so that one compiled pass (``names.NameTable.resolve``) both proves the shape and maps the
+        names. Read-only arrays.
+
+        The positions are kept for the last ``LOOKUP_CACHE_SIZE`` keys: kube-scheduler sends the same
+        lists again and again (its rotating windows over a stable node list — ~10 distinct ones at 5,000
+        nodes — and prioritize after filter).
+        """
+        hit = self._lookups.get(key)
+        if hit is not None:
+            self._lookups.move_to_end(key)
+            self.stats.lookup_hits += 1
+            return hit
+        idx = self._name_table.resolve(key)
+        if idx is None:
+            return None
+        idx.flags.writeable = False
+        self._lookups[key] = idx
+        if len(self._lookups) > LOOKUP_CACHE_SIZE:
+            self._lookups.popitem(last=False)
+        return idx
+
     def lookup(self, args: ExtenderArgs) -> NDArray[np.intp]:
         """Positions of the request's candidates in the scoring arrays; -1 for nodes the snapshot does not
         know. Returned arrays may be read-only.
 
-        In the plain shape (``args.names_key``) the names are read from the raw bytes by compiled code
-        (``names.NameTable``) and the positions are kept for the last ``LOOKUP_CACHE_SIZE`` keys:
-        kube-scheduler sends the same lists again and again (its rotating windows over a stable node list
-        — ~10 distinct ones at 5,000 nodes — and prioritize after filter). Other shapes take a dict.
+        The plain shape (``args.names_key``) was usually resolved while the request was parsed
+        (``args.positions``, still this snapshot's if it is the cached entry); else it is resolved now
+        (``resolve_names``). Other shapes take a dict.
         """
         key = args.names_key
-        idx: NDArray[np.intp] | None = None
         if key is not None:
-            hit = self._lookups.get(key)
-            if hit is not None:
-                self._lookups.move_to_end(key)
-                self.stats.lookup_hits += 1
-                return hit
-            idx = self._name_table.lookup(key, args.count)
-        if idx is None:
-            names = args.names
-            idx = np.fromiter(map(self.index.get, names, repeat(-1)), dtype=np.intp, count=len(names))
+            got = args.positions
+            if got is not None and self._lookups.get(key) is got:
+                return got
+            got = self.resolve_names(key)
+            if got is not None and got.size == args.count:
+                return got
+        names = args.names
+        idx = np.fromiter(map(self.index.get, names, repeat(-1)), dtype=np.intp, count=len(names))
         idx.flags.writeable = False
-        if key is not None:
-            self._lookups[key] = idx
-            if len(self._lookups) > LOOKUP_CACHE_SIZE:
-                self._lookups.popitem(last=False)
         return idx

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from lepton_core.compiled import HAVE_NUMBA, jit
 from lepton_core.kube.fields import json_kind
 from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
-from lepton_extender.names import plain_names, raw_array
+from lepton_extender.names import NameResolver, plain_names, raw_array
 
 
 class WireError(Exception):
@@ -44,7 +44,7 @@ class ExtenderArgs:
     positions, and answers are assembled from pre-encoded rows.
     """
 
-    __slots__ = ("_names", "count", "names_key", "node_names_given", "nodes", "pod")
+    __slots__ = ("_names", "count", "names_key", "node_names_given", "nodes", "pod", "positions")
 
     def __init__(
         self,
@@ -55,6 +55,7 @@ class ExtenderArgs:
         node_names_given: bool = True,
         names_key: bytes | None = None,
         count: int | None = None,
+        positions: NDArray[np.intp] | None = None,
     ) -> None:
         self.pod = pod
         self.nodes = nodes
@@ -68,6 +69,8 @@ class ExtenderArgs:
         self._names = names
         self.count = len(names) if names is not None else int(count or 0)
         """How many candidates the request names."""
+        self.positions = positions
+        """The candidates' snapshot positions (-1: unknown), when the parse resolved them (``resolve``)."""
 
     @property
     def names(self) -> list[str]:
@@ -128,23 +131,25 @@ def _node_list(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return items, names
 
 
-def parse_args(body: bytes, memo: RequestMemo | None = None) -> ExtenderArgs:
+def parse_args(body: bytes, memo: RequestMemo | None = None, resolve: NameResolver | None = None) -> ExtenderArgs:
     """Parse an ``ExtenderArgs`` body; raise ``WireError`` (400) naming the problem otherwise.
 
     The plain shape kube-scheduler sends (``…,"NodeNames":["a",…]}``, see ``names.plain_names``) is read
     in two parts: the envelope up to ``NodeNames`` by orjson, closed where that key began, and the names
     by the compiled scanner, which has already proved them valid JSON strings; the body is valid JSON
     exactly when that envelope is, so both parts answer what one parse of the whole body would. ``memo``
-    remembers the last Pod and the recent name arrays by their bytes. Any other shape is parsed whole.
+    remembers the last Pod and the recent name arrays by their bytes. ``resolve`` (the snapshot's) maps
+    the names to positions in the same pass that proves them plain (``ExtenderArgs.positions``). Any
+    other shape is parsed whole.
     """
     if not body:
         raise WireError(400, "empty body: expected ExtenderArgs JSON")
-    plain = plain_names(body, None if memo is None else memo.names)
+    plain = plain_names(body, None if memo is None else memo.names, resolve)
     if plain is not None:
         envelope = body[: plain.at - 1]
         if memo is not None and memo.pod is not None and memo.key == envelope:
             # The envelope this Pod was read from, byte for byte: the same answer without parsing it.
-            return ExtenderArgs(memo.pod, names_key=plain.key, count=plain.length)
+            return ExtenderArgs(memo.pod, names_key=plain.key, count=plain.length, positions=plain.positions)
         if envelope.rstrip() != b"{":  # "{,"NodeNames"…" is not JSON; the whole parse says why
             try:
                 doc = orjson.loads(envelope + b"}")
@@ -154,7 +159,7 @@ def parse_args(body: bytes, memo: RequestMemo | None = None) -> ExtenderArgs:
                 pod = _pod(doc)
                 if memo is not None:
                     memo.key, memo.pod = envelope, pod
-                return ExtenderArgs(pod, names_key=plain.key, count=plain.length)
+                return ExtenderArgs(pod, names_key=plain.key, count=plain.length, positions=plain.positions)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

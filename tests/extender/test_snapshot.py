@@ -173,10 +173,15 @@ def test_name_table_reads_raw_node_names_as_the_dict_does(
             return
         assert plain.length == len(names)
         key = body[plain.at :]
-        got = table.lookup(key, plain.length)
+        got = table.resolve(key)
         assert got is not None
         assert got.tolist() == [index.get(n, -1) for n in names]
-        assert table.lookup(key, plain.length + 1) is None  # the count must match exactly
+        # The same pass as the shape check, in the parse: the same verdict and the same positions.
+        resolved = plain_names(body, resolve=table.resolve)
+        assert resolved is not None and resolved.positions is not None
+        assert (resolved.at, resolved.length) == (plain.at, plain.length)
+        assert resolved.positions.tolist() == got.tolist()
+        assert table.resolve(key[:-1] + b"x") is None  # not followed by "}" and whitespace only
         # What filter echoes when every node passes: the array's own bytes, the same names.
         assert orjson.loads(raw_array(key)) == names
         if rng.random() < 0.5:
@@ -199,6 +204,7 @@ def test_name_table_reads_raw_node_names_as_the_dict_does(
 )
 def test_plain_names_declines_every_other_shape(body: bytes) -> None:
     assert plain_names(body) is None
+    assert plain_names(body, resolve=NameTable(["a", "b"]).resolve) is None
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="the plain-shape reader needs numba")
