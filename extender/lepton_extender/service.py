@@ -170,14 +170,17 @@ class Extender:
         if state is None or not args.count:
             return None
         idx = snap.lookup(args)
-        if np.count_nonzero(idx < 0):
+        if idx.size and idx.min() < 0:
             positions = np.flatnonzero(idx >= 0)
             if not positions.size:
                 return None
             idx = idx[positions]
         else:
             positions = None
-        return _Scored(score_nodes(args.pod.demand, state, now, self.policy, candidates=idx), idx, positions)
+        # The best candidates are ranked in the same compiled call: the decision keeps them, and the
+        # best one is the placement prioritize assumes.
+        best = max(self.settings.log_top_candidates, 1)
+        return _Scored(score_nodes(args.pod.demand, state, now, self.policy, candidates=idx, best=best), idx, positions)
 
     def _reuse(self, args: ExtenderArgs, now: float) -> tuple[_Scored, NDArray[np.int64]] | None:
         """The filter's scoring of this pod re-ranked over prioritize's candidates, when nothing the
@@ -214,8 +217,12 @@ class Extender:
             r = scored.result
             n = int(scores.size)
             d.candidates = n
-            d.rejected = int(np.count_nonzero(scored.column(r.rejected)))
-            d.stale = n - int(np.count_nonzero(scored.column(r.fresh)))
+            if scored.at is None:  # counted and ranked while scoring
+                d.rejected = r.rejected_count
+                d.stale = n - r.fresh_count
+            else:
+                d.rejected = int(np.count_nonzero(scored.column(r.rejected)))
+                d.stale = n - int(np.count_nonzero(scored.column(r.fresh)))
             m.count_nodes(d.verb, "scored", n)
             m.count_nodes(d.verb, "stale", d.stale)
             if d.verb == "filter":
@@ -223,9 +230,12 @@ class Extender:
             k = self.settings.log_top_candidates
             if k:
                 # The k cheapest safe candidates (then the others), best first by score then objective.
-                top = top_candidates(scores, scored.column(r.objective_per_hour), scored.column(r.safe), k)
-                d.top = r.take(top if scored.at is None else scored.at[top])
-                d.top.scores[:] = scores[top]
+                top = self._best(scored, scores, k)
+                if scored.at is None:
+                    d.top = r.take(top)
+                else:
+                    d.top = r.take(scored.at[top])
+                    d.top.scores[:] = scores[top]
                 names = self.snapshot.names
                 d.top_names = [names[i] for i in scored.nodes.take(top).tolist()]
         self.decisions.append(d)
@@ -240,6 +250,15 @@ class Extender:
             if len(self._unlogged) == self._unlogged.maxlen:
                 self.log_lines_dropped += 1
             self._unlogged.append(d)
+
+    @staticmethod
+    def _best(scored: _Scored, scores: NDArray[np.int64], k: int) -> NDArray[np.intp]:
+        """The ``k`` best candidates, best first (highest score, then safe, then lowest objective): ranked
+        while scoring unless the scoring was re-ranked over fewer nodes (a reused filter scoring)."""
+        r = scored.result
+        if scored.at is None and r.top.size >= min(k, scores.size):
+            return r.top[:k]
+        return top_candidates(scores, scored.column(r.objective_per_hour), scored.column(r.safe), k)
 
     def flush_log(self) -> int:
         """Write the structured log lines of decisions made since the last flush; returns how many."""
@@ -333,7 +352,7 @@ class Extender:
                 body = render_priorities(args, np.zeros(count, dtype=np.int64))
             else:
                 d.unknown = count - int(scored.nodes.size)
-                best = int(np.argmax(scores))
+                best = int(self._best(scored, scores, 1)[0])
                 best_name = snap.names[int(scored.nodes[best])]
                 if scored.positions is None:
                     body = render_priorities(args, scores, snap.priorities, scored.nodes)

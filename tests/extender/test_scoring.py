@@ -451,16 +451,26 @@ def test_the_compiled_kernel_computes_what_the_numpy_kernel_does(
     candidates = None
     if picks is not None:
         candidates = np.array([i % len(state) for i in picks], dtype=np.intp)
-    compiled = score_nodes(demand, state, NOW, policy, candidates)
+    compiled = score_nodes(demand, state, NOW, policy, candidates, best=3)
     score_module._use_compiled = False
     try:
-        reference = score_nodes(demand, state, NOW, policy, candidates)
+        reference = score_nodes(demand, state, NOW, policy, candidates, best=3)
     finally:
         score_module._use_compiled = True
     np.testing.assert_allclose(compiled._f, reference._f, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(compiled._b, reference._b)
+    # Counted and ranked in the same compiled call: what counting and ranking afterwards answers.
+    assert compiled.rejected_count == np.count_nonzero(reference.rejected)
+    assert compiled.fresh_count == np.count_nonzero(reference.fresh)
+    assert compiled.top.size == reference.top.size == min(3, len(reference))
     if demand.gpu_busy_fraction == 1.0 and demand.shared_gpu_fraction == 0.0:
         np.testing.assert_array_equal(compiled.scores, reference.scores)
+        # The same ranks (ties in objective may pick either of two equal nodes).
+        for got, want in zip(compiled.top.tolist(), reference.top.tolist(), strict=True):
+            assert compiled.scores[got] == reference.scores[want]
+            assert compiled.safe[got] == reference.safe[want]
+            if reference.safe[want]:
+                assert compiled.objective_per_hour[got] == pytest.approx(reference.objective_per_hour[want])
     else:
         assert np.abs(compiled.scores - reference.scores).max() <= 1
 

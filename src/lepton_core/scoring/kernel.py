@@ -95,6 +95,8 @@ class CompiledKernel(Protocol):
         candidates: NDArray[np.intp],
         f_block: FloatArray,
         b_block: NDArray[np.bool_],
+        top: NDArray[np.intp],
+        counts: NDArray[np.int64],
     ) -> NDArray[np.int64]: ...
 
 
@@ -115,10 +117,15 @@ class _Kernel:
         candidates: NDArray[np.intp],
         f_block: FloatArray,
         b_block: NDArray[np.bool_],
+        top: NDArray[np.intp],
+        counts: NDArray[np.int64],
     ) -> NDArray[np.int64]:
+        """Fill the result blocks, return the scores; ``top`` receives the best candidates (best first,
+        as many as it holds) and ``counts`` (rejected, fresh) — one compiled call for all of it."""
         w = policy.weights
         d = demand
-        _fill(
+        scores = np.empty(candidates.size, dtype=np.int64)
+        _score_all(
             block,
             candidates,
             costs._curve.ravel(),
@@ -150,9 +157,10 @@ class _Kernel:
             ),
             f_block,
             b_block,
+            scores,
+            top,
+            counts,
         )
-        scores = np.empty(candidates.size, dtype=np.int64)
-        _normalize(f_block[F["objective_per_hour"]], b_block[B["safe"]], b_block[B["fresh"]], scores)
         return scores
 
 
@@ -396,25 +404,60 @@ def _normalize(
 
 
 @_jit
-def _better(scores: NDArray[np.int64], key: FloatArray, i: int, j: int) -> bool:
-    return bool(scores[i] > scores[j] or (scores[i] == scores[j] and key[i] < key[j]))
+def _better(
+    scores: NDArray[np.int64], objective: FloatArray, safe: NDArray[np.bool_], i: int, j: int
+) -> bool:  # pragma: no cover - compiled
+    """Node ``i`` ranks before node ``j``: a higher score, then a lower objective (unsafe nodes last)."""
+    if scores[i] != scores[j]:
+        return bool(scores[i] > scores[j])
+    ki = objective[i] if safe[i] else math.inf
+    kj = objective[j] if safe[j] else math.inf
+    return bool(ki < kj)
 
 
 @_jit
 def _top_k(
     scores: NDArray[np.int64], objective: FloatArray, safe: NDArray[np.bool_], out: NDArray[np.intp]
 ) -> None:  # pragma: no cover - compiled
-    k = out.size
-    key = np.where(safe, objective, np.inf)
+    k = min(out.size, scores.size)
     filled = 0
     for i in range(scores.size):
-        if filled == k and not _better(scores, key, i, out[k - 1]):
+        if filled == k and (k == 0 or not _better(scores, objective, safe, i, out[k - 1])):
             continue
         # Insert i, keeping out[:filled] best first.
         j = filled if filled < k else k - 1
-        while j > 0 and _better(scores, key, i, out[j - 1]):
+        while j > 0 and _better(scores, objective, safe, i, out[j - 1]):
             out[j] = out[j - 1]
             j -= 1
         out[j] = i
         if filled < k:
             filled += 1
+
+
+@_jit
+def _score_all(  # noqa: PLR0917 - compiled: numba calls take positional arguments
+    block: FloatArray,
+    candidates: NDArray[np.intp],
+    curve: FloatArray,
+    segments: int,
+    inv_step: float,
+    grid: FloatArray,
+    p: FloatArray,
+    f: FloatArray,
+    b: NDArray[np.bool_],
+    scores: NDArray[np.int64],
+    top: NDArray[np.intp],
+    counts: NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled; run through score_nodes and held equal to the numpy kernel
+    """Everything a request needs from scoring in one call: the blocks, the scores, the best candidates
+    and the counts (rejected, fresh) — each separate call from Python costs more than its arithmetic."""
+    _fill(block, candidates, curve, segments, inv_step, grid, p, f, b)
+    _normalize(f[_F_OBJ], b[_B_SAFE], b[_B_FRESH], scores)
+    rejected = 0
+    fresh = 0
+    for i in range(scores.size):
+        rejected += b[_B_REJ, i]
+        fresh += b[_B_FRESH, i]
+    counts[0] = rejected
+    counts[1] = fresh
+    _top_k(scores, f[_F_OBJ], b[_B_SAFE], top)

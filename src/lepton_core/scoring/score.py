@@ -119,7 +119,7 @@ class ScoreResult:
     filter verdict and the score. Arrays are the scorer's own (later state updates do not change them);
     figures only reports need are computed when first read."""
 
-    __slots__ = ("_b", "_f", "_lazy", "max_utilization", "now", "scores", "stale_after_seconds")
+    __slots__ = ("_b", "_counts", "_f", "_lazy", "max_utilization", "now", "scores", "stale_after_seconds", "top")
 
     cpu_utilization_now = _FRow("_f", _F["cpu_utilization_now"])
     gpu_utilization_now = _FRow("_f", _F["gpu_utilization_now"])
@@ -152,6 +152,10 @@ class ScoreResult:
     now: float | FloatArray
     """When it was scored (Unix seconds); per node in a result joined from several (``concat``)."""
     _lazy: dict[str, FloatArray]
+    top: NDArray[np.intp]
+    """The best candidates ranked while scoring (``score_nodes(best=k)``), best first: highest score,
+    then safe before unsafe, then lowest objective (``top_candidates``); empty when none were asked for."""
+    _counts: NDArray[np.int64] | None
 
     def __init__(
         self,
@@ -161,10 +165,14 @@ class ScoreResult:
         *,
         policy: ScoringPolicy,
         now: float,
+        top: NDArray[np.intp] = _EMPTY_INT,
+        counts: NDArray[np.int64] | None = None,
     ) -> None:
         self._f = f
         self._b = b
         self.scores = scores
+        self.top = top
+        self._counts = counts
         self.max_utilization = policy.max_utilization
         self.stale_after_seconds = policy.stale_after_seconds
         self.now = now
@@ -172,6 +180,16 @@ class ScoreResult:
 
     def __len__(self) -> int:
         return int(self.scores.size)
+
+    @property
+    def rejected_count(self) -> int:
+        """How many nodes filter rejects."""
+        return int(np.count_nonzero(self.rejected)) if self._counts is None else int(self._counts[0])
+
+    @property
+    def fresh_count(self) -> int:
+        """How many nodes have fresh telemetry."""
+        return int(np.count_nonzero(self.fresh)) if self._counts is None else int(self._counts[1])
 
     @property
     def over_utilization(self) -> NDArray[np.bool_]:
@@ -270,6 +288,8 @@ class ScoreResult:
         out._f = self._f.take(indices, axis=1)
         out._b = self._b.take(indices, axis=1)
         out.scores = self.scores.take(indices)
+        out.top = _EMPTY_INT
+        out._counts = None
         out.max_utilization = self.max_utilization
         out.stale_after_seconds = self.stale_after_seconds
         out.now = self.now if isinstance(self.now, float) else self.now.take(indices)
@@ -293,6 +313,8 @@ class ScoreResult:
         out._f = np.concatenate([r._f for r in results], axis=1)
         out._b = np.concatenate([r._b for r in results], axis=1)
         out.scores = np.concatenate([r.scores for r in results])
+        out.top = _EMPTY_INT
+        out._counts = None
         out.max_utilization = first.max_utilization
         out.stale_after_seconds = first.stale_after_seconds
         out.now = np.concatenate([np.broadcast_to(np.asarray(r.now, dtype=float), len(r)) for r in results])
@@ -343,12 +365,15 @@ def score_nodes(
     now: float,
     policy: ScoringPolicy | None = None,
     candidates: NDArray[np.intp] | None = None,
+    *,
+    best: int = 0,
 ) -> ScoreResult:
     """Score ``demand`` on every node of ``state`` (or on the nodes at ``candidates``) at Unix time ``now``.
 
     The result holds its own arrays: the figures and the few inputs reports need are written into its
     blocks, so later changes to ``state`` do not change it (the compiled kernel reads the candidates'
-    state rows in place; nothing else is copied)."""
+    state rows in place; nothing else is copied). ``best``: rank that many best candidates while scoring
+    (``ScoreResult.top``: what a decision keeps; the compiled kernel does it in the same call)."""
     policy = policy or _DEFAULT_POLICY
     block = state.block
     n = block.shape[0] if candidates is None else candidates.size
@@ -356,13 +381,25 @@ def score_nodes(
     b_block = np.empty((len(_B_ROWS), n), dtype=bool)
     if _compiled is not None and _use_compiled:
         idx = np.arange(n, dtype=np.intp) if candidates is None else candidates.astype(np.intp, copy=False)
+        top = np.empty(min(best, n), dtype=np.intp)
+        counts = np.empty(2, dtype=np.int64)
         scores = _compiled.score(
-            demand, state.costs, now, policy, block=block, candidates=idx, f_block=f_block, b_block=b_block
+            demand,
+            state.costs,
+            now,
+            policy,
+            block=block,
+            candidates=idx,
+            f_block=f_block,
+            b_block=b_block,
+            top=top,
+            counts=counts,
         )
-    else:
-        rows = block.copy() if candidates is None else block.take(candidates, axis=0)
-        scores = _score_numpy(demand, state.costs, now, policy, rows=rows, f_block=f_block, b_block=b_block)
-    return ScoreResult(f_block, b_block, scores, policy=policy, now=now)
+        return ScoreResult(f_block, b_block, scores, policy=policy, now=now, top=top, counts=counts)
+    rows = block.copy() if candidates is None else block.take(candidates, axis=0)
+    scores = _score_numpy(demand, state.costs, now, policy, rows=rows, f_block=f_block, b_block=b_block)
+    top = _kernel.top_candidates(scores, f_block[_F["objective_per_hour"]], b_block[_B["safe"]], best)
+    return ScoreResult(f_block, b_block, scores, policy=policy, now=now, top=top)
 
 
 def _score_numpy(
