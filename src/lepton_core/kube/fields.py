@@ -21,10 +21,147 @@ class ObjectError(ValueError):
     """A Kubernetes object that cannot be read; the message names the field."""
 
 
+# Field names of the objects the readers walk (ObjectMeta, Pod, PodSpec, Container, ResourceRequirements,
+# PodStatus, Node, NodeSpec, NodeStatus, the extender envelope), spelled as Kubernetes writes them. No two
+# differ only by case (tested), so when every key of an object is one of these and the key asked for is
+# too, a key that is not there exactly is not there in any casing: ``get`` answers None without lowering
+# and comparing every key of the object (optional fields are often absent: 4 per Pod kube-scheduler sends).
+KNOWN_FIELDS = frozenset(
+    (
+        # objects and lists; the extender envelope
+        "apiVersion",
+        "kind",
+        "metadata",
+        "spec",
+        "status",
+        "items",
+        "Pod",
+        "Nodes",
+        "NodeNames",
+        # ObjectMeta
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+        # PodSpec
+        "volumes",
+        "initContainers",
+        "containers",
+        "ephemeralContainers",
+        "restartPolicy",
+        "terminationGracePeriodSeconds",
+        "activeDeadlineSeconds",
+        "dnsPolicy",
+        "nodeSelector",
+        "serviceAccountName",
+        "serviceAccount",
+        "automountServiceAccountToken",
+        "nodeName",
+        "hostNetwork",
+        "hostPID",
+        "hostIPC",
+        "shareProcessNamespace",
+        "securityContext",
+        "imagePullSecrets",
+        "hostname",
+        "subdomain",
+        "affinity",
+        "schedulerName",
+        "tolerations",
+        "hostAliases",
+        "priorityClassName",
+        "priority",
+        "dnsConfig",
+        "readinessGates",
+        "runtimeClassName",
+        "enableServiceLinks",
+        "preemptionPolicy",
+        "overhead",
+        "topologySpreadConstraints",
+        "setHostnameAsFQDN",
+        "os",
+        "hostUsers",
+        "schedulingGates",
+        "resourceClaims",
+        "resources",
+        # Container, ResourceRequirements
+        "image",
+        "command",
+        "args",
+        "workingDir",
+        "ports",
+        "envFrom",
+        "env",
+        "resizePolicy",
+        "volumeMounts",
+        "volumeDevices",
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "lifecycle",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "imagePullPolicy",
+        "stdin",
+        "stdinOnce",
+        "tty",
+        "limits",
+        "requests",
+        "claims",
+        # PodStatus
+        "phase",
+        "conditions",
+        "message",
+        "reason",
+        "nominatedNodeName",
+        "hostIP",
+        "hostIPs",
+        "podIP",
+        "podIPs",
+        "startTime",
+        "initContainerStatuses",
+        "containerStatuses",
+        "qosClass",
+        "ephemeralContainerStatuses",
+        "resize",
+        "resourceClaimStatuses",
+        # NodeSpec, NodeStatus
+        "podCIDR",
+        "podCIDRs",
+        "providerID",
+        "unschedulable",
+        "taints",
+        "capacity",
+        "allocatable",
+        "addresses",
+        "daemonEndpoints",
+        "nodeInfo",
+        "images",
+        "volumesInUse",
+        "volumesAttached",
+        "config",
+        "runtimeHandlers",
+    )
+)
+
+
 def get(obj: Mapping[str, Any], key: str) -> Any:
     """``obj[key]`` matched like Go's encoding/json: exact key first, then case-insensitively."""
     if key in obj:
         return obj[key]
+    if key in KNOWN_FIELDS and obj.keys() <= KNOWN_FIELDS:
+        return None  # every key is a known field as Kubernetes spells it: no other casing of ``key``
     lowered = key.lower()
     for k in obj:
         if k.lower() == lowered:  # JSON object keys are strings
