@@ -196,12 +196,15 @@ class Extender:
             or now > kept.scored.result.valid_until
         ):
             return None
+        idx = snap.lookup(args)
+        if idx is kept.scored.nodes and kept.scored.positions is None:
+            # The very list filter scored (the same bytes: every node passed it): its scores as they are.
+            return kept.scored, kept.scored.result.scores
+        if not idx.size or idx.min() < 0:
+            return None
         if kept.slot is None:
             kept.slot = np.full(len(snap.names), -1, dtype=np.intp)
             kept.slot[kept.scored.nodes] = np.arange(kept.scored.nodes.size, dtype=np.intp)
-        idx = snap.lookup(args)
-        if not idx.size or np.count_nonzero(idx < 0):
-            return None
         at = kept.slot.take(idx)
         if np.count_nonzero(at < 0):
             return None

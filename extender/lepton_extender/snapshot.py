@@ -228,11 +228,20 @@ class ClusterSnapshot:
         if not rows:
             return
         idx = np.asarray(rows, dtype=np.intp)
+        columns = (
+            state.cpu_utilization,
+            state.gpu_utilization,
+            state.telemetry_observed_at,
+            state.measured_power_watts,
+        )
+        values = (np.clip(cpu, 0.0, 1.0), np.clip(gpu, 0.0, 1.0), np.asarray(seen), np.asarray(power))
+        if all(np.array_equal(c[idx], v, equal_nan=True) for c, v in zip(columns, values, strict=True)):
+            # The same samples again (polled faster than Prometheus scrapes): nothing a score depends on
+            # changed, so the version stays and a kept filter scoring stays valid for its prioritize.
+            return
         self.version += 1
-        state.cpu_utilization[idx] = np.clip(np.asarray(cpu), 0.0, 1.0)
-        state.gpu_utilization[idx] = np.clip(np.asarray(gpu), 0.0, 1.0)
-        state.telemetry_observed_at[idx] = seen
-        state.measured_power_watts[idx] = power
+        for c, v in zip(columns, values, strict=True):
+            c[idx] = v
 
     # --- requests: placements ---------------------------------------------------------------------
     def assume(self, uid: str, node: str, demand: PodDemand) -> None:
@@ -429,21 +438,18 @@ class ClusterSnapshot:
             self._add(c.node, c.requests, 1.0 if c.workload else 0.0, -1.0)
 
     def _apply_requests(self, node: str, demand: PodDemand | _Demand, sign: float) -> None:
-        self._add(node, Resources(demand.cpu_cores, demand.memory_bytes, demand.gpus), 1.0, sign)
+        self._add(node, demand, 1.0, sign)
 
-    def _add(self, node: str, r: Resources, workload: float, sign: float) -> None:
+    def _add(self, node: str, r: Resources | PodDemand | _Demand, workload: float, sign: float) -> None:
         i = self.index.get(node)
         if i is None or self.state is None:
             return  # the next rebuild counts it from the records
         self.version += 1
         row = self.state.block[i]  # one node's columns (a view): scalar updates without a view per column
-        for col, amount in (
-            (_REQ_CPU, r.cpu_cores),
-            (_REQ_MEM, r.memory_bytes),
-            (_REQ_GPU, r.gpus),
-            (_WORKLOAD, workload),
-        ):
-            row[col] = max(0.0, row[col] + sign * amount)
+        row[_REQ_CPU] = max(0.0, row[_REQ_CPU] + sign * r.cpu_cores)
+        row[_REQ_MEM] = max(0.0, row[_REQ_MEM] + sign * r.memory_bytes)
+        row[_REQ_GPU] = max(0.0, row[_REQ_GPU] + sign * r.gpus)
+        row[_WORKLOAD] = max(0.0, row[_WORKLOAD] + sign * workload)
 
     def _set_placement(self, uid: str, node: str, demand: PodDemand | _Demand, at: float) -> None:
         old = self._placements.get(uid)

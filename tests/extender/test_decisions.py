@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from lepton_core.profiles import ProfileSet
 from lepton_core.scoring import ScoringPolicy, ScoringWeights
 from lepton_core.telemetry import NodeTelemetry
@@ -198,3 +200,30 @@ async def test_repeated_prioritize_for_one_pod_counts_it_once(start_extender: St
         await ext.prioritize(fx.pod("same", gpus=2), ["a"])
     assert ext.snapshot.state is not None
     assert float(ext.snapshot.state.requested_gpus[0]) == 2.0
+
+
+@pytest.mark.parametrize("overloaded", [False, True])
+async def test_prioritize_after_filter_answers_what_prioritize_alone_answers(
+    start_extender: StartExtender, overloaded: bool
+) -> None:
+    """kube-scheduler calls filter, then prioritize with the nodes that passed; the extender re-ranks the
+    filter's scoring instead of scoring again, and must answer exactly what scoring them anew answers —
+    when every node passed (the same list again) and when filter rejected one (a shorter list)."""
+    nodes = [fx.node("a", gpus=8), fx.node("b", gpus=8, labels={"power": "cheap"}), fx.node("c", gpus=8)]
+    names = ["a", "b", "c"]
+    pod = fx.pod("p", cpu="8", gpus=2)
+    answers = []
+    passed = names
+    for with_filter in (True, False):  # the second extender gets prioritize alone, with the same nodes
+        ext = await start_extender(nodes)
+        now = ext.clock()
+        busy_c = 0.99 if overloaded else 0.1
+        await ext.publish([idle("a", now, cpu=0.3), idle("b", now, cpu=0.5), idle("c", now, cpu=busy_c)])
+        if with_filter:
+            passed = (await ext.filter(pod, names))["NodeNames"]
+            assert passed == (["a", "b"] if overloaded else names)
+        answers.append(await ext.prioritize(pod, passed))
+        decision = (await (await ext.client.get("/debug/decisions?limit=1")).json())[0]
+        assert decision.get("reused_filter_scoring", False) is with_filter
+    assert answers[0] == answers[1]
+    assert max(answers[0], key=answers[0].__getitem__) == "b"  # the cheap tariff wins either way
