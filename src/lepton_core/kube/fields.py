@@ -224,12 +224,13 @@ def string_map(value: Any, where: str, field: str = "") -> dict[str, str]:
     return out
 
 
-def non_negative_quantity(value: Any, where: str, field: str = "") -> float:
-    """A non-negative Kubernetes quantity in base units (cores, bytes, devices); errors name ``where.field``."""
+def non_negative_quantity(value: Any, where: str, field: str = "", key: str = "") -> float:
+    """A non-negative Kubernetes quantity in base units (cores, bytes, devices); errors name
+    ``where.field.key`` (``key``: an entry of a resource list, e.g. ``cpu``)."""
     try:
         q = parse_quantity(value)
     except QuantityError as exc:
-        raise ObjectError(f"{path(where, field)}: {exc}") from None
+        raise ObjectError(f"{path(path(where, field), key)}: {exc}") from None
     if q < 0.0:
-        raise ObjectError(f"{path(where, field)}: must not be negative")
+        raise ObjectError(f"{path(path(where, field), key)}: must not be negative")
     return q

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_core.kube.fields import array, get, mapping, non_negative_quantity, path
+from lepton_core.kube.fields import array, get, mapping, non_negative_quantity
 
 GPU_RESOURCES: tuple[str, ...] = ("nvidia.com/gpu", "amd.com/gpu")
 """Extended resources counted as GPUs."""
@@ -48,11 +48,11 @@ def read_resources(value: Any, where: str, field: str = "") -> Resources:
     cpu = mem = gpu = 0.0
     for name, q in m.items():
         if name == "cpu":
-            cpu = non_negative_quantity(q, path(where, field), "cpu")
+            cpu = non_negative_quantity(q, where, field, "cpu")
         elif name == "memory":
-            mem = non_negative_quantity(q, path(where, field), "memory")
+            mem = non_negative_quantity(q, where, field, "memory")
         elif name in GPU_RESOURCES:
-            gpu += non_negative_quantity(q, path(where, field), name)
+            gpu += non_negative_quantity(q, where, field, name)
     return Resources(cpu, mem, gpu)
 
 
