@@ -72,11 +72,6 @@ NameResolver = Callable[[bytes], "NDArray[np.intp] | None"]
 are not the plain shape after all (``ClusterSnapshot.resolve_names``; ``NameTable.resolve``)."""
 
 
-SEEN_NAME_ARRAYS = 64
-"""How many validated ``NodeNames`` arrays ``plain_names`` may be told about (kube-scheduler's rotating
-windows over a stable cluster repeat: ~10 distinct lists at 5,000 nodes)."""
-
-
 class LearnedOrder(NamedTuple):
     """The candidate order requests use (``NameTable.learned_order``)."""
 
@@ -88,9 +83,7 @@ class LearnedOrder(NamedTuple):
     """Fraction of those whose successor already sits right after them in the arrays."""
 
 
-def plain_names(
-    body: bytes, seen: dict[bytes, int] | None = None, resolve: NameResolver | None = None
-) -> PlainNames | None:
+def plain_names(body: bytes, resolve: NameResolver | None = None) -> PlainNames | None:
     """The ``NodeNames`` array of ``body`` when it is in the plain shape: the envelope's last key, right
     after a comma, an array of printable-ASCII strings without escapes (so valid JSON by construction),
     then ``}`` and only whitespace. None otherwise (or without numba): parse the whole body then.
@@ -100,11 +93,9 @@ def plain_names(
     quote cannot be followed by ``N``), so they open an object key; an array followed by ``}`` and the end
     of the body closes the outermost object, so the key is the envelope's.
 
-    ``resolve`` (the snapshot's ``ClusterSnapshot.resolve_names``): proves the shape and maps the names to
-    positions in the same pass over the bytes; the positions come back in ``PlainNames.positions``.
-    Without it, ``seen`` remembers arrays already proved plain (their bytes from the key to the end of
-    the body -> how many names), kept by the caller; equal bytes need no second scan. At most
-    ``SEEN_NAME_ARRAYS`` are kept.
+    ``resolve`` (the snapshot's ``ClusterSnapshot.resolve_names``, which also remembers recent lists):
+    proves the shape and maps the names to positions in the same pass over the bytes; the positions come
+    back in ``PlainNames.positions``. Without it the pass only proves the shape and counts the names.
     """
     at = body.rfind(PREFIX)
     if not HAVE_NUMBA or at <= 0 or body[at - 1] != 0x2C:  # ","
@@ -113,20 +104,10 @@ def plain_names(
     if resolve is not None:
         positions = resolve(key)
         return None if positions is None else PlainNames(at, positions.size, key, positions)
-    if seen is not None:
-        known = seen.get(key)
-        if known is not None:
-            return PlainNames(at, known, key)
     count = _read_names(
         np.frombuffer(key, dtype=np.uint8), _START, _NO_TABLE, _NO_BLOB, _NO_OFFSETS, _NO_LINKS, _NO_OUT, False
     )
-    if count < 0:
-        return None
-    if seen is not None:
-        if len(seen) >= SEEN_NAME_ARRAYS:
-            del seen[next(iter(seen))]  # the oldest
-        seen[key] = count
-    return PlainNames(at, count, key)
+    return None if count < 0 else PlainNames(at, count, key)
 
 
 def raw_array(key: bytes) -> bytes:

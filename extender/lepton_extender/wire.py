@@ -87,17 +87,15 @@ class ExtenderArgs:
 
 
 class RequestMemo:
-    """What the last requests proved, by their raw bytes: kube-scheduler sends the same Pod to filter and
-    then to prioritize (reading it again would cost as much as the rest of the parse), and the same
-    candidate lists again and again (its rotating windows; prioritize after a filter that passed all)."""
+    """The last request's Pod, by the raw bytes it was read from: kube-scheduler sends the same Pod to
+    filter and then to prioritize (reading it again would cost as much as the rest of the parse). Recent
+    candidate lists are remembered by the snapshot's resolver (``ClusterSnapshot.resolve_names``)."""
 
-    __slots__ = ("key", "names", "pod")
+    __slots__ = ("key", "pod")
 
     def __init__(self) -> None:
         self.key = b""
         self.pod: PodInfo | None = None
-        self.names: dict[bytes, int] = {}
-        """Plain ``NodeNames`` arrays already scanned -> how many names (``names.plain_names``)."""
 
 
 def _node_names(raw: Any) -> list[str]:
@@ -138,13 +136,13 @@ def parse_args(body: bytes, memo: RequestMemo | None = None, resolve: NameResolv
     in two parts: the envelope up to ``NodeNames`` by orjson, closed where that key began, and the names
     by the compiled scanner, which has already proved them valid JSON strings; the body is valid JSON
     exactly when that envelope is, so both parts answer what one parse of the whole body would. ``memo``
-    remembers the last Pod and the recent name arrays by their bytes. ``resolve`` (the snapshot's) maps
+    remembers the last Pod by its bytes. ``resolve`` (the snapshot's) maps
     the names to positions in the same pass that proves them plain (``ExtenderArgs.positions``). Any
     other shape is parsed whole.
     """
     if not body:
         raise WireError(400, "empty body: expected ExtenderArgs JSON")
-    plain = plain_names(body, None if memo is None else memo.names, resolve)
+    plain = plain_names(body, resolve)
     if plain is not None:
         envelope = body[: plain.at - 1]
         if memo is not None and memo.pod is not None and memo.key == envelope:

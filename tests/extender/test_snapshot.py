@@ -216,6 +216,24 @@ def test_plain_names_reads_what_kube_scheduler_sends() -> None:
     assert empty is not None and (empty.at, empty.length, empty.key) == (23, 0, b'"NodeNames":[]}')
 
 
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the plain-shape reader needs numba")
+def test_recent_candidate_lists_are_resolved_once_until_the_arrays_change(test_profiles: ProfileSet) -> None:
+    """kube-scheduler sends the same lists again (its rotating windows, prioritize after filter): the
+    snapshot answers them from memory — the same positions — and reads them anew after a rebuild."""
+    snap, _ = snapshot(test_profiles, nodes=4)
+    body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": ["n2", "n0", "nope"]})
+    key = body[body.rindex(b'"NodeNames":[') :]
+    first = snap.resolve_names(key)
+    hits = snap.stats.lookup_hits
+    assert first is not None and first.tolist() == [2, 0, -1]
+    assert snap.resolve_names(key) is first and snap.stats.lookup_hits == hits + 1
+    assert snap.resolve_names(key[:-1] + b",") is None  # not the plain shape: no positions
+    snap.upsert_node(read_node(fx.node("n10")))
+    snap.rebuild()
+    again = snap.resolve_names(key)
+    assert again is not first and again is not None and again.tolist() == [snap.index["n2"], snap.index["n0"], -1]
+
+
 def _lookup_names(snap: ClusterSnapshot, names: list[str]) -> list[int]:
     body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
     plain = plain_names(body)

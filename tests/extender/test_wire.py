@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lepton_extender.names import HAVE_NUMBA
+from lepton_extender.names import HAVE_NUMBA, NameTable
 from lepton_extender.wire import ExtenderArgs, PriorityTable, RequestMemo, WireError, parse_args
 from tests.extender import fixtures as fx
 from tests.extender.strategies import json_values, mutations
@@ -69,14 +69,17 @@ def test_kube_scheduler_bodies_take_the_plain_path(names: list[str], gpus: int) 
 
 
 @needs_numba
-def test_the_pod_and_name_lists_are_read_once() -> None:
+def test_the_pod_is_read_once_and_names_are_resolved_in_the_parse() -> None:
+    """The same Pod (filter, then prioritize) is read once; the names come back as positions from the
+    resolver the parse was given (the snapshot's, which also remembers recent lists: test_snapshot)."""
+    table = NameTable(["a", "b", "c"])
     memo = RequestMemo()
-    first = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "b", "c"])), memo)
-    second = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "c"])), memo)
-    assert second.pod is first.pod and second.names == ["a", "c"]
-    again = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "c"])), memo)
-    assert again.count == 2 and again.names == ["a", "c"] and len(memo.names) == 2  # scanned once each
-    other = parse_args(orjson.dumps(fx.args_names(fx.pod("q", gpus=2), ["a"])), memo)
+    first = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "b", "c"])), memo, table.resolve)
+    second = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["c", "x", "a"])), memo, table.resolve)
+    assert second.pod is first.pod and second.names == ["c", "x", "a"]
+    assert first.positions is not None and first.positions.tolist() == [0, 1, 2]
+    assert second.positions is not None and second.positions.tolist() == [2, -1, 0]  # unknown: -1
+    other = parse_args(orjson.dumps(fx.args_names(fx.pod("q", gpus=2), ["a"])), memo, table.resolve)
     assert other.pod is not first.pod and other.pod.name == "q" and other.pod.demand.gpus == 2
 
 
