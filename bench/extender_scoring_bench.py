@@ -44,7 +44,7 @@ from lepton_extender.metrics import ExtenderMetrics
 from lepton_extender.service import Extender
 from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
-from lepton_extender.wire import RequestMemo, parse_args, render_filter
+from lepton_extender.wire import PodMemo, parse_args, render_filter
 
 
 def best_us(fn: Callable[[], object], number: int = 200, repeat: int = 15) -> float:
@@ -103,7 +103,7 @@ def main() -> int:
     def prioritize() -> bytes:
         return ext.prioritize(parse_args(fresh_body(), None, resolve))
 
-    memo = RequestMemo()  # as the server keeps: the second request of a pod carries the same Pod bytes
+    memo = PodMemo()  # as the server keeps: the second request of a pod carries the same Pod bytes
 
     def filter_then_prioritize() -> bytes:
         request = fresh_body()

@@ -35,7 +35,7 @@ from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
 from lepton_extender.sources import ClusterSource, InventorySource, KubernetesSource
 from lepton_extender.wire import (
-    RequestMemo,
+    PodMemo,
     WireError,
     parse_args,
     render_error,
@@ -69,7 +69,7 @@ def _handlers(
 ) -> tuple[Callable[[web.Request], Awaitable[web.Response]], ...]:
     limit = settings.max_body_bytes
     perf = time.perf_counter
-    memo = RequestMemo()  # the same Pod (filter, then prioritize) and name lists come again: read them once
+    memo = PodMemo()  # filter and prioritize see the same Pod; read it once
     resolve = snapshot.resolve_names  # NodeNames proved plain and mapped to positions in one pass
 
     async def filter_(request: web.Request) -> web.Response:

@@ -212,6 +212,43 @@ def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
 
 
 @_jit
+def _find(  # noqa: PLR0917 - compiled: numba calls take positional arguments
+    body: NDArray[np.uint8],
+    first: int,
+    length: int,
+    prev: int,
+    table: NDArray[np.int64],
+    blob: NDArray[np.uint8],
+    offsets: NDArray[np.int64],
+    successor: NDArray[np.int64],
+) -> int:  # pragma: no cover - compiled
+    """The position of the name ``body[first:first + length]`` (-1: unknown), the name before it being
+    node ``prev``: that node's learned successor first (confirmed byte by byte), else the hash table
+    (FNV-1a, linear probing, confirmed likewise); the successor learned is updated on a miss."""
+    guess = successor[prev] if prev >= 0 else -1
+    if guess >= 0 and _same(blob, offsets, guess, body, first, length):
+        return guess
+    h = _FNV_OFFSET
+    for t in range(first, first + length):
+        h = (h ^ np.uint64(body[t])) * _FNV_PRIME
+    # Probe from the hash's slot until an empty one (int64 throughout: numba mixes uint64 and int64 into
+    # float); the table stores the same 64 bits as int64.
+    mask = np.int64(table.size // 2 - 1)
+    slot = np.int64(h & np.uint64(mask))
+    hashed = np.int64(h)
+    found = -1
+    while table[2 * slot + 1] >= 0:
+        node = table[2 * slot + 1]
+        if table[2 * slot] == hashed and _same(blob, offsets, node, body, first, length):
+            found = node
+            break
+        slot = (slot + 1) & mask
+    if prev >= 0:
+        successor[prev] = found
+    return found
+
+
+@_jit
 def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     body: NDArray[np.uint8],
     start: int,
@@ -224,13 +261,11 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
 ) -> int:  # pragma: no cover - compiled; tested through plain_names and NameTable against the dict
     """One pass over the array opening at ``body[start]`` (its ``[``): how many names it holds when it is
     plain (see ``plain_names``) and followed by ``}`` and whitespace only, else -1. With ``resolve``,
-    each name's position (-1: unknown) goes to ``out`` on the way: its predecessor's learned successor
-    first (confirmed byte by byte), else the hash table (FNV-1a, linear probing, confirmed likewise)."""
+    each name's position (-1: unknown) goes to ``out`` on the way (``_find``)."""
     size = body.size
     pos = start + 1
     count = 0
     prev = offsets.size - 1  # successor[nodes]: the node that came first last time
-    mask = np.int64(table.size // 2 - 1)
     if pos < size and body[pos] == 93:  # "]": empty array
         pos += 1
     else:
@@ -251,28 +286,8 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
             if resolve:
                 if count >= out.size:
                     return -1
-                found = -1
-                guess = successor[prev] if prev >= 0 else -1
-                if guess >= 0 and _same(blob, offsets, guess, body, first, length):
-                    found = guess
-                else:
-                    h = _FNV_OFFSET
-                    for t in range(first, first + length):
-                        h = (h ^ np.uint64(body[t])) * _FNV_PRIME
-                    # Probe from the hash's slot until an empty one (int64 throughout: numba mixes uint64
-                    # and int64 into float); the table stores the same 64 bits as int64.
-                    slot = np.int64(h & np.uint64(mask))
-                    hashed = np.int64(h)
-                    while table[2 * slot + 1] >= 0:
-                        node = table[2 * slot + 1]
-                        if table[2 * slot] == hashed and _same(blob, offsets, node, body, first, length):
-                            found = node
-                            break
-                        slot = (slot + 1) & mask
-                    if prev >= 0:
-                        successor[prev] = found
-                out[count] = found
-                prev = found
+                prev = _find(body, first, length, prev, table, blob, offsets, successor)
+                out[count] = prev
             count += 1
             if pos < size and body[pos] == 44:  # ","
                 pos += 1

@@ -86,7 +86,7 @@ class ExtenderArgs:
         return self.names if self.node_names_given else None
 
 
-class RequestMemo:
+class PodMemo:
     """The last request's Pod, by the raw bytes it was read from: kube-scheduler sends the same Pod to
     filter and then to prioritize (reading it again would cost as much as the rest of the parse). Recent
     candidate lists are remembered by the snapshot's resolver (``ClusterSnapshot.resolve_names``)."""
@@ -129,7 +129,7 @@ def _node_list(raw: Any) -> tuple[list[dict[str, Any]], list[str]]:
     return items, names
 
 
-def parse_args(body: bytes, memo: RequestMemo | None = None, resolve: NameResolver | None = None) -> ExtenderArgs:
+def parse_args(body: bytes, memo: PodMemo | None = None, resolve: NameResolver | None = None) -> ExtenderArgs:
     """Parse an ``ExtenderArgs`` body; raise ``WireError`` (400) naming the problem otherwise.
 
     The plain shape kube-scheduler sends (``…,"NodeNames":["a",…]}``, see ``names.plain_names``) is read

@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lepton_extender.names import HAVE_NUMBA, NameTable
-from lepton_extender.wire import ExtenderArgs, PriorityTable, RequestMemo, WireError, parse_args
+from lepton_extender.wire import ExtenderArgs, PodMemo, PriorityTable, WireError, parse_args
 from tests.extender import fixtures as fx
 from tests.extender.strategies import json_values, mutations
 
 
-def _outcome(body: bytes, memo: RequestMemo | None = None) -> tuple[str, Any]:
+def _outcome(body: bytes, memo: PodMemo | None = None) -> tuple[str, Any]:
     try:
         args = parse_args(body, memo)
     except WireError as exc:
@@ -73,7 +73,7 @@ def test_the_pod_is_read_once_and_names_are_resolved_in_the_parse() -> None:
     """The same Pod (filter, then prioritize) is read once; the names come back as positions from the
     resolver the parse was given (the snapshot's, which also remembers recent lists: test_snapshot)."""
     table = NameTable(["a", "b", "c"])
-    memo = RequestMemo()
+    memo = PodMemo()
     first = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "b", "c"])), memo, table.resolve)
     second = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["c", "x", "a"])), memo, table.resolve)
     assert second.pod is first.pod and second.names == ["c", "x", "a"]

@@ -213,31 +213,6 @@ def string(value: Any, where: str, default: str = "", field: str = "") -> str:
     return value
 
 
-def object_at(obj: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    """``mapping(get(obj, key), where, key)`` in one call (the object at ``key``, read on the request path
-    for every Pod kube-scheduler sends: one call per field instead of two)."""
-    value = obj.get(key)
-    if type(value) is dict:
-        return value
-    return mapping(get(obj, key), where, key)
-
-
-def array_at(obj: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    """``array(get(obj, key), where, key)`` in one call."""
-    value = obj.get(key)
-    if type(value) is list:
-        return value
-    return array(get(obj, key), where, key)
-
-
-def string_at(obj: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
-    """``string(get(obj, key), where, default, key)`` in one call."""
-    value = obj.get(key)
-    if type(value) is str:
-        return value
-    return string(get(obj, key), where, default, key)
-
-
 def string_map(value: Any, where: str, field: str = "") -> dict[str, str]:
     """An object of strings: labels, annotations; errors name ``where.field``."""
     m = mapping(value, where, field)

@@ -18,17 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_core.kube.fields import (
-    ObjectError,
-    array,
-    array_at,
-    get,
-    mapping,
-    object_at,
-    string,
-    string_at,
-    string_map,
-)
+from lepton_core.kube.fields import ObjectError, array, get, mapping, string, string_map
 from lepton_core.kube.resources import GPU_RESOURCES, Resources, node_allocatable, pod_requests
 from lepton_core.scoring import PodDemand
 
@@ -99,16 +89,17 @@ def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
     pod = mapping(obj, where)
     if not pod:
         raise ObjectError(f"{where}: missing or empty")
-    meta = object_at(pod, "metadata", where)
-    spec = object_at(pod, "spec", where)
-    status = object_at(pod, "status", where)
-    at_meta = f"{where}.metadata"
-    namespace = string_at(meta, "namespace", at_meta, "default")
-    name = string_at(meta, "name", at_meta) or string_at(meta, "generateName", at_meta)
-    uid = string_at(meta, "uid", at_meta) or f"{namespace}/{name}"
+    meta = mapping(get(pod, "metadata"), where, "metadata")
+    spec = mapping(get(pod, "spec"), where, "spec")
+    status = mapping(get(pod, "status"), where, "status")
+    namespace = string(get(meta, "namespace"), where, "default", "metadata.namespace")
+    name = string(get(meta, "name"), where, field="metadata.name") or string(
+        get(meta, "generateName"), where, field="metadata.generateName"
+    )
+    uid = string(get(meta, "uid"), where, field="metadata.uid") or f"{namespace}/{name}"
     annotations = string_map(get(meta, "annotations"), where, "metadata.annotations")
     effective = pod_requests(spec, f"{where}.spec")
-    owners = array_at(meta, "ownerReferences", at_meta)
+    owners = array(get(meta, "ownerReferences"), where, "metadata.ownerReferences")
     daemon = any(isinstance(o, dict) and get(o, "kind") == "DaemonSet" for o in owners) or (
         "kubernetes.io/config.mirror" in annotations
     )
@@ -123,8 +114,8 @@ def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
         namespace=namespace,
         name=name,
         uid=uid,
-        node_name=string_at(spec, "nodeName", f"{where}.spec") or None,
-        phase=string_at(status, "phase", f"{where}.status"),
+        node_name=string(get(spec, "nodeName"), where, field="spec.nodeName") or None,
+        phase=string(get(status, "phase"), where, field="status.phase"),
         requests=effective,
         demand=demand,
         daemon=daemon,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lepton_core.kube.fields import array, get, mapping, non_negative_quantity, object_at
+from lepton_core.kube.fields import array, get, mapping, non_negative_quantity
 
 GPU_RESOURCES: tuple[str, ...] = ("nvidia.com/gpu", "amd.com/gpu")
 """Extended resources counted as GPUs."""
@@ -59,10 +59,9 @@ def read_resources(value: Any, where: str, field: str = "") -> Resources:
 def container_requests(container: Any, where: str) -> Resources:
     """One container's requests, a missing request defaulting to the container's limit."""
     c = mapping(container, where)
-    res = object_at(c, "resources", where)
-    at = f"{where}.resources"
-    requests = object_at(res, "requests", at)
-    limits = object_at(res, "limits", at)
+    res = mapping(get(c, "resources"), where, "resources")
+    requests = mapping(get(res, "requests"), where, "resources.requests")
+    limits = mapping(get(res, "limits"), where, "resources.limits")
     # The API server defaults a missing request to its limit; objects read from files may not be defaulted.
     merged = {**limits, **requests} if limits else requests
     return read_resources(merged, where, "resources.requests")

@@ -40,9 +40,11 @@ Scores: safe nodes (fit by requests, not rejected) are mapped linearly from the 
 gets 10, the dearest 1 (``1 + floor(9 × (max − c) / (max − min))``); only nodes within 1e-9 of the
 minimum get 10. Unsafe nodes get 0. Scores are ``int64`` in [0, 10], what kube-scheduler expects.
 
-Speed: a request scores ~500 nodes, where each numpy call costs more than its arithmetic, so the kernel
-is written for few calls: one ``take`` of the candidates' rows, related quantities as 2-D slices, and
-figures only reports need (hardware, operations, power after, telemetry age) computed on demand.
+Speed: a request scores ~500 nodes, where each numpy call costs more than its arithmetic. The compiled
+kernel (``kernel``) is one call that reads the candidates' state rows in place and also normalizes,
+counts and ranks; the numpy kernel (the reference) takes the candidates' rows once and works on related
+quantities as 2-D slices. Figures only reports need (marginal cost, power after, telemetry age) are
+computed when read.
 """
 
 from __future__ import annotations
@@ -340,7 +342,7 @@ _BREAKDOWN = {
 
 
 def _power_now(
-    rows: FloatArray, platform_now: FloatArray, u_gpu_now: FloatArray, now: float | FloatArray, stale: float
+    rows: FloatArray, platform_now: FloatArray, u_gpu_now: FloatArray, now: float, stale: float
 ) -> FloatArray:
     """IT power now: measured where the node's telemetry is fresh, else modelled (see ``_model_now``)."""
     measured = rows[:, _MEASURED]
