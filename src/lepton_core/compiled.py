@@ -22,10 +22,15 @@ try:
     def jit(fn: _Fn) -> _Fn:
         return cast(_Fn, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
 
+    def jit_inline(fn: _Fn) -> _Fn:
+        return cast(_Fn, numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn))
+
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps everything working without it
 
     def jit(fn: _Fn) -> _Fn:
         return fn
+
+    jit_inline = jit
 
     HAVE_NUMBA = False

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from lepton_core.compiled import HAVE_NUMBA
 from lepton_core.compiled import jit as _jit
+from lepton_core.compiled import jit_inline as _jit_inline
 from lepton_core.scoring.inputs import COL, FloatArray, NodeCostTable, PodDemand
 from lepton_core.scoring.policy import ScoringPolicy
 
@@ -207,12 +208,12 @@ _B_OC, _B_OG, _B_CAP, _B_STALE, _B_REJ, _B_SAFE = (
 )
 
 
-@_jit
+@_jit_inline
 def _power_law(u: float, k: float) -> float:
     return math.exp(k * math.log(max(u, 1e-300)))
 
 
-@_jit
+@_jit_inline
 def _platform(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     curve: FloatArray, segments: int, inv_step: float, grid: FloatArray, base: float, u: float
 ) -> float:
@@ -242,63 +243,63 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     inv_soft = 1.0 / (1.0 - soft)
     oldest_fresh = now - stale
     for i in range(candidates.size):
-        r = block[candidates[i]]  # the candidate's state row, read in place (nothing is copied)
-        inv_c = r[_INV_C]
-        inv_g = r[_INV_G]
+        r = candidates[i]  # the candidate's state row, read in place (nothing is copied, no view made)
+        inv_c = block[r, _INV_C]
+        inv_g = block[r, _INV_G]
         has_gpu = inv_g > 0.0
-        age_ok = r[_OBS] >= oldest_fresh
-        util_c = r[_UTIL_C]
-        util_g = r[_UTIL_G]
+        age_ok = block[r, _OBS] >= oldest_fresh
+        util_c = block[r, _UTIL_C]
+        util_g = block[r, _UTIL_G]
         fresh_c = not math.isnan(util_c) and age_ok
         fresh_g = not math.isnan(util_g) and age_ok and has_gpu
         fresh = fresh_c and (fresh_g or not has_gpu)
-        u_now_c = r[_PEND_C] * inv_c + util_c if fresh_c else r[_REQ_C] * inv_c
-        u_now_g = r[_PEND_G] * inv_g + util_g if fresh_g else r[_REQ_G] * inv_g
+        u_now_c = block[r, _PEND_C] * inv_c + util_c if fresh_c else block[r, _REQ_C] * inv_c
+        u_now_g = block[r, _PEND_G] * inv_g + util_g if fresh_g else block[r, _REQ_G] * inv_g
         u_after_c = busy_c * inv_c + u_now_c
         u_after_g = busy_g * inv_g + u_now_g
-        fits = r[_REQ_C] + d_c <= r[_LIM_C] and r[_REQ_G] + d_g <= r[_LIM_G]
+        fits = block[r, _REQ_C] + d_c <= block[r, _LIM_C] and block[r, _REQ_G] + d_g <= block[r, _LIM_G]
         if d_m > 0.0:
-            fits = fits and r[_REQ_M] + d_m <= r[_LIM_M]
-        base = r[_CURVE_BASE]
+            fits = fits and block[r, _REQ_M] + d_m <= block[r, _LIM_M]
+        base = block[r, _CURVE_BASE]
         p_now = _platform(curve, segments, inv_step, grid, base, min(u_now_c, 1.0))
         delta = _platform(curve, segments, inv_step, grid, base, min(u_after_c, 1.0)) - p_now
         if whole > 0.0 and gbusy > 0.0:
-            per_gpu = r[_SPAN1] * whole
+            per_gpu = block[r, _SPAN1] * whole
             if gbusy < 1.0:
-                per_gpu *= _power_law(gbusy, r[_EXPONENT])
+                per_gpu *= _power_law(gbusy, block[r, _EXPONENT])
             delta += per_gpu
         if phi > 0.0 and gbusy > 0.0:
-            requested = r[_REQ_G]
+            requested = block[r, _REQ_G]
             partial = requested - math.floor(requested)
             u0 = partial if partial + phi <= 1.0 + 1e-9 else 0.0
-            k = r[_EXPONENT]
-            delta += r[_SPAN1] * (_power_law(u0 + phi * gbusy, k) - _power_law(u0, k))
-        price_wh = r[_PRICE] * r[_PUE_KW]
+            k = block[r, _EXPONENT]
+            delta += block[r, _SPAN1] * (_power_law(u0 + phi * gbusy, k) - _power_law(u0, k))
+        price_wh = block[r, _PRICE] * block[r, _PUE_KW]
         energy = delta * price_wh
         share = 0.0
         asked = False
         if d_c > 0.0:
-            share = d_c * r[_SINV_C]
+            share = d_c * block[r, _SINV_C]
             asked = True
         if d_m > 0.0:
-            share = max(share, d_m * r[_SINV_M]) if asked else d_m * r[_SINV_M]
+            share = max(share, d_m * block[r, _SINV_M]) if asked else d_m * block[r, _SINV_M]
             asked = True
         if d_g > 0.0:
-            share = max(share, d_g * r[_SINV_G]) if asked else d_g * r[_SINV_G]
+            share = max(share, d_g * block[r, _SINV_G]) if asked else d_g * block[r, _SINV_G]
         share = min(share, 1.0)
-        fixed = r[_FIXED]
+        fixed = block[r, _FIXED]
         objective = share * fixed
         objective *= w_fixed
         objective += energy
         objective *= w_cost
-        power_model_now = r[_SPAN_TOTAL] * u_now_g + r[_IDLE_TOTAL] + p_now
+        power_model_now = block[r, _SPAN_TOTAL] * u_now_g + block[r, _IDLE_TOTAL] + p_now
         keep = 0.0
-        if r[_WORKLOAD] <= 0.0 and r[_AUTOSCALED] > 0.0:
+        if block[r, _WORKLOAD] <= 0.0 and block[r, _AUTOSCALED] > 0.0:
             keep = (1.0 - share) * fixed + power_model_now * price_wh
             if w_keep:
                 objective += w_keep * keep
-        req_after_c = (r[_REQ_C] + d_c) * inv_c
-        req_after_g = (r[_REQ_G] + d_g) * inv_g
+        req_after_c = (block[r, _REQ_C] + d_c) * inv_c
+        req_after_g = (block[r, _REQ_G] + d_g) * inv_g
         excess = u_after_c - soft
         if gpu_pod:
             threshold = max(req_after_g, soft) if phi == 0.0 else soft
@@ -311,17 +312,17 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
             objective += w_risk * risk
         pref = 0.0
         if w_bal or w_pack:
-            alloc_after = max(req_after_c, req_after_g, (r[_REQ_M] + d_m) * r[_INV_M])
+            alloc_after = max(req_after_c, req_after_g, (block[r, _REQ_M] + d_m) * block[r, _INV_M])
             load_after = min(max(alloc_after, u_after_c, u_after_g), 1.0)
             pref = (w_bal * load_after + w_pack * (1.0 - load_after)) * fixed
             objective += pref
         over_c = u_after_c > max(req_after_c, max_u) and fresh_c
         over_g = gpu_pod and u_after_g > max(req_after_g, max_u) and fresh_g
         rejected = over_c or over_g
-        measured = r[_MEASURED]
+        measured = block[r, _MEASURED]
         power_now = measured if (age_ok and not math.isnan(measured)) else power_model_now
         over_cap = False
-        cap = r[_CAP]
+        cap = block[r, _CAP]
         if not math.isnan(cap):
             over_cap = power_now + delta > cap
             rejected = rejected or over_cap
@@ -341,10 +342,10 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
         f[_F_OBJ, i] = objective
         f[_F_DELTA, i] = delta
         f[_F_PNOW, i] = p_now
-        f[_F_HW, i] = share * r[_HW]
-        f[_F_OPS, i] = share * r[_OPS]
+        f[_F_HW, i] = share * block[r, _HW]
+        f[_F_OPS, i] = share * block[r, _OPS]
         f[_F_POWER, i] = power_now
-        f[_F_OBS, i] = r[_OBS]
+        f[_F_OBS, i] = block[r, _OBS]
         b[_B_FC, i] = fresh_c
         b[_B_FG, i] = fresh_g
         b[_B_FRESH, i] = fresh
@@ -403,7 +404,7 @@ def _normalize(
         out[i] = top
 
 
-@_jit
+@_jit_inline
 def _better(
     scores: NDArray[np.int64], objective: FloatArray, safe: NDArray[np.bool_], i: int, j: int
 ) -> bool:  # pragma: no cover - compiled
