@@ -113,7 +113,7 @@ def main() -> int:
         return ext.prioritize(parse_args(request, memo, resolve))  # every node passed: the same body again
 
     args = parse_args(templates[1].replace(eb.UID_MARK, b"x"))  # a GPU pod
-    idx = snap.lookup(args)
+    idx = snap.lookup(args).positions
     assert snap.state is not None
     state = snap.state
     now = time.time()

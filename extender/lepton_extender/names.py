@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from lepton_core.compiled import HAVE_NUMBA
 from lepton_core.compiled import jit as _jit
+from lepton_core.compiled import jit_inline as _jit_inline
 
 __all__ = [
     "HAVE_NUMBA",
@@ -35,6 +36,7 @@ __all__ = [
     "NameResolver",
     "NameTable",
     "PlainNames",
+    "Resolved",
     "plain_names",
     "raw_array",
     "warm_up",
@@ -54,6 +56,15 @@ _NO_LINKS = np.full(1, -1, dtype=np.int64)
 _NO_OUT = np.zeros(0, dtype=np.intp)
 
 
+class Resolved(NamedTuple):
+    """The candidates' positions in the snapshot, as read from their raw names."""
+
+    positions: NDArray[np.intp]
+    """One per name, in request order; -1 for a name the snapshot does not know."""
+    unknown: int
+    """How many of them are -1 (counted in the same pass, so callers need no scan of their own)."""
+
+
 class PlainNames(NamedTuple):
     """Where the plain ``NodeNames`` array sits in a request body."""
 
@@ -63,13 +74,13 @@ class PlainNames(NamedTuple):
     """How many names the array holds."""
     key: bytes
     """The body from ``at`` to its end (``ExtenderArgs.names_key``)."""
-    positions: NDArray[np.intp] | None = None
-    """The names' positions in the snapshot (-1: unknown), when a resolver was given."""
+    resolved: Resolved | None = None
+    """The names' positions in the snapshot, when a resolver was given."""
 
 
-NameResolver = Callable[[bytes], "NDArray[np.intp] | None"]
-"""A plain-shape key (``PlainNames.key``) -> its names' positions (-1: unknown), or None when the bytes
-are not the plain shape after all (``ClusterSnapshot.resolve_names``; ``NameTable.resolve``)."""
+NameResolver = Callable[[bytes], "Resolved | None"]
+"""A plain-shape key (``PlainNames.key``) -> its names' positions, or None when the bytes are not the plain
+shape after all (``ClusterSnapshot.resolve_names``; ``NameTable.resolve``)."""
 
 
 class LearnedOrder(NamedTuple):
@@ -95,15 +106,15 @@ def plain_names(body: bytes, resolve: NameResolver | None = None) -> PlainNames 
 
     ``resolve`` (the snapshot's ``ClusterSnapshot.resolve_names``, which also remembers recent lists):
     proves the shape and maps the names to positions in the same pass over the bytes; the positions come
-    back in ``PlainNames.positions``. Without it the pass only proves the shape and counts the names.
+    back in ``PlainNames.resolved``. Without it the pass only proves the shape and counts the names.
     """
     at = body.rfind(PREFIX)
     if not HAVE_NUMBA or at <= 0 or body[at - 1] != 0x2C:  # ","
         return None
     key = body[at:]
     if resolve is not None:
-        positions = resolve(key)
-        return None if positions is None else PlainNames(at, positions.size, key, positions)
+        resolved = resolve(key)
+        return None if resolved is None else PlainNames(at, resolved.positions.size, key, resolved)
     count = _read_names(
         np.frombuffer(key, dtype=np.uint8), _START, _NO_TABLE, _NO_BLOB, _NO_OFFSETS, _NO_LINKS, _NO_OUT, False
     )
@@ -168,17 +179,18 @@ class NameTable:
         order += np.flatnonzero(~seen).tolist()
         return LearnedOrder(order, count / nodes, in_place)
 
-    def resolve(self, key: bytes) -> NDArray[np.intp] | None:
+    def resolve(self, key: bytes) -> Resolved | None:
         """Positions of the names of a plain-shape ``key`` (``PlainNames.key``), -1 for unknown names, read
         in the same pass that proves the shape (see ``plain_names``); None when the bytes are not that
         shape after all (or numba is missing)."""
         if not HAVE_NUMBA or not key.startswith(PREFIX):
             return None
         body = np.frombuffer(key, dtype=np.uint8)
-        # At most one name per 3 bytes ("",) after the key's "[": the output never overflows.
-        out = np.empty((body.size - _START) // 3 + 1, dtype=np.intp)
+        # At most one name per 3 bytes ("",) after the key's "[", and one slot more for the count of
+        # unknown names: the output never overflows.
+        out = np.empty((body.size - _START) // 3 + 2, dtype=np.intp)
         count = _read_names(body, _START, self.table, self.blob, self.offsets, self.successor, out, True)
-        return None if count < 0 else out[:count]
+        return None if count < 0 else Resolved(out[:count], int(out[count]))
 
 
 def warm_up() -> None:
@@ -197,7 +209,7 @@ def _fnv1a(data: bytes) -> int:
     return h
 
 
-@_jit
+@_jit_inline
 def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     blob: NDArray[np.uint8], offsets: NDArray[np.int64], node: int, body: NDArray[np.uint8], first: int, length: int
 ) -> bool:  # pragma: no cover - compiled
@@ -211,7 +223,7 @@ def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     return True
 
 
-@_jit
+@_jit_inline
 def _find(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     body: NDArray[np.uint8],
     first: int,
@@ -261,10 +273,12 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
 ) -> int:  # pragma: no cover - compiled; tested through plain_names and NameTable against the dict
     """One pass over the array opening at ``body[start]`` (its ``[``): how many names it holds when it is
     plain (see ``plain_names``) and followed by ``}`` and whitespace only, else -1. With ``resolve``,
-    each name's position (-1: unknown) goes to ``out`` on the way (``_find``)."""
+    each name's position (-1: unknown) goes to ``out`` on the way (``_find``), and how many were unknown
+    to the slot after the last name's."""
     size = body.size
     pos = start + 1
     count = 0
+    unknown = 0
     prev = offsets.size - 1  # successor[nodes]: the node that came first last time
     if pos < size and body[pos] == 93:  # "]": empty array
         pos += 1
@@ -284,10 +298,12 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
             length = pos - first
             pos += 1  # closing quote
             if resolve:
-                if count >= out.size:
+                if count + 1 >= out.size:
                     return -1
                 prev = _find(body, first, length, prev, table, blob, offsets, successor)
                 out[count] = prev
+                if prev < 0:
+                    unknown += 1
             count += 1
             if pos < size and body[pos] == 44:  # ","
                 pos += 1
@@ -304,4 +320,6 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
         if c != 32 and c != 9 and c != 10 and c != 13:  # noqa: PLR1714 - compiled: no set literals
             return -1
         pos += 1
+    if resolve:
+        out[count] = unknown
     return count

@@ -169,8 +169,9 @@ class Extender:
         state = snap.state
         if state is None or not args.count:
             return None
-        idx = snap.lookup(args)
-        if idx.size and idx.min() < 0:
+        found = snap.lookup(args)
+        idx = found.positions
+        if found.unknown:
             positions = np.flatnonzero(idx >= 0)
             if not positions.size:
                 return None
@@ -196,11 +197,12 @@ class Extender:
             or now > kept.scored.result.valid_until
         ):
             return None
-        idx = snap.lookup(args)
+        found = snap.lookup(args)
+        idx = found.positions
         if idx is kept.scored.nodes and kept.scored.positions is None:
             # The very list filter scored (the same bytes: every node passed it): its scores as they are.
             return kept.scored, kept.scored.result.scores
-        if not idx.size or idx.min() < 0:
+        if not idx.size or found.unknown:
             return None
         if kept.slot is None:
             kept.slot = np.full(len(snap.names), -1, dtype=np.intp)

@@ -38,7 +38,7 @@ from lepton_core.kube.objects import NodeInfo, PodInfo, Resources
 from lepton_core.profiles import CostProfile, ProfileError, ProfileSet
 from lepton_core.scoring import COL, NodeCostTable, NodeState, PodDemand, score_nodes
 from lepton_core.telemetry import NodeTelemetry, Signal, TelemetrySnapshot
-from lepton_extender.names import NameTable
+from lepton_extender.names import NameTable, Resolved
 from lepton_extender.names import warm_up as warm_up_name_readers
 from lepton_extender.wire import ExtenderArgs, PriorityTable
 
@@ -134,7 +134,7 @@ class ClusterSnapshot:
     _warned: set[str] = field(default_factory=set)
     _price_hour: float = math.nan
     _pending_checked_at: float = -math.inf
-    _lookups: OrderedDict[bytes, NDArray[np.intp]] = field(default_factory=OrderedDict)
+    _lookups: OrderedDict[bytes, Resolved] = field(default_factory=OrderedDict)
     _name_table: NameTable = field(default_factory=lambda: NameTable([]))
     _layout: dict[str, int] = field(default_factory=dict)
     """Node name -> rank in the order kube-scheduler sends candidates (``relayout``); empty: by name."""
@@ -506,7 +506,7 @@ class ClusterSnapshot:
             s.pending_gpus[:] = gpu
             self.version += 1
 
-    def resolve_names(self, key: bytes) -> NDArray[np.intp] | None:
+    def resolve_names(self, key: bytes) -> Resolved | None:
         """Positions (-1: unknown) of the names in a plain-shape ``NodeNames`` key (``names.plain_names``),
         or None when the bytes are not that shape after all: the ``names.NameResolver`` the request parse
         calls, so that one compiled pass (``names.NameTable.resolve``) both proves the shape and maps the
@@ -521,35 +521,35 @@ class ClusterSnapshot:
             self._lookups.move_to_end(key)
             self.stats.lookup_hits += 1
             return hit
-        idx = self._name_table.resolve(key)
-        if idx is None:
+        found = self._name_table.resolve(key)
+        if found is None:
             return None
-        idx.flags.writeable = False
-        self._lookups[key] = idx
+        found.positions.flags.writeable = False
+        self._lookups[key] = found
         if len(self._lookups) > LOOKUP_CACHE_SIZE:
             self._lookups.popitem(last=False)
-        return idx
+        return found
 
-    def lookup(self, args: ExtenderArgs) -> NDArray[np.intp]:
-        """Positions of the request's candidates in the scoring arrays; -1 for nodes the snapshot does not
-        know. Returned arrays may be read-only.
+    def lookup(self, args: ExtenderArgs) -> Resolved:
+        """Positions of the request's candidates in the scoring arrays (-1 for nodes the snapshot does not
+        know) and how many are unknown. The arrays may be read-only.
 
         The plain shape (``args.names_key``) was usually resolved while the request was parsed
-        (``args.positions``, still this snapshot's if it is the cached entry); else it is resolved now
+        (``args.resolved``, still this snapshot's if it is the cached entry); else it is resolved now
         (``resolve_names``). Other shapes take a dict.
         """
         key = args.names_key
         if key is not None:
-            got = args.positions
+            got = args.resolved
             if got is not None and self._lookups.get(key) is got:
                 return got
             got = self.resolve_names(key)
-            if got is not None and got.size == args.count:
+            if got is not None and got.positions.size == args.count:
                 return got
         names = args.names
         idx = np.fromiter(map(self.index.get, names, repeat(-1)), dtype=np.intp, count=len(names))
         idx.flags.writeable = False
-        return idx
+        return Resolved(idx, int(np.count_nonzero(idx < 0)))
 
 
 # One node's bookkeeping, on the request path (every prioritize assumes a placement): one compiled call

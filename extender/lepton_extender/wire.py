@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from lepton_core.compiled import HAVE_NUMBA, jit
 from lepton_core.kube.fields import json_kind
 from lepton_core.kube.objects import ObjectError, PodInfo, get, read_pod
-from lepton_extender.names import NameResolver, plain_names, raw_array
+from lepton_extender.names import NameResolver, Resolved, plain_names, raw_array
 
 
 class WireError(Exception):
@@ -44,7 +44,7 @@ class ExtenderArgs:
     positions, and answers are assembled from pre-encoded rows.
     """
 
-    __slots__ = ("_names", "count", "names_key", "node_names_given", "nodes", "pod", "positions")
+    __slots__ = ("_names", "count", "names_key", "node_names_given", "nodes", "pod", "resolved")
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class ExtenderArgs:
         node_names_given: bool = True,
         names_key: bytes | None = None,
         count: int | None = None,
-        positions: NDArray[np.intp] | None = None,
+        resolved: Resolved | None = None,
     ) -> None:
         self.pod = pod
         self.nodes = nodes
@@ -69,8 +69,8 @@ class ExtenderArgs:
         self._names = names
         self.count = len(names) if names is not None else int(count or 0)
         """How many candidates the request names."""
-        self.positions = positions
-        """The candidates' snapshot positions (-1: unknown), when the parse resolved them (``resolve``)."""
+        self.resolved = resolved
+        """The candidates' snapshot positions, when the parse resolved them (``resolve``)."""
 
     @property
     def names(self) -> list[str]:
@@ -137,7 +137,7 @@ def parse_args(body: bytes, memo: PodMemo | None = None, resolve: NameResolver |
     by the compiled scanner, which has already proved them valid JSON strings; the body is valid JSON
     exactly when that envelope is, so both parts answer what one parse of the whole body would. ``memo``
     remembers the last Pod by its bytes. ``resolve`` (the snapshot's) maps
-    the names to positions in the same pass that proves them plain (``ExtenderArgs.positions``). Any
+    the names to positions in the same pass that proves them plain (``ExtenderArgs.resolved``). Any
     other shape is parsed whole.
     """
     if not body:
@@ -147,7 +147,7 @@ def parse_args(body: bytes, memo: PodMemo | None = None, resolve: NameResolver |
         envelope = body[: plain.at - 1]
         if memo is not None and memo.pod is not None and memo.key == envelope:
             # The envelope this Pod was read from, byte for byte: the same answer without parsing it.
-            return ExtenderArgs(memo.pod, names_key=plain.key, count=plain.length, positions=plain.positions)
+            return ExtenderArgs(memo.pod, names_key=plain.key, count=plain.length, resolved=plain.resolved)
         if envelope.rstrip() != b"{":  # "{,"NodeNames"…" is not JSON; the whole parse says why
             try:
                 doc = orjson.loads(envelope + b"}")
@@ -157,7 +157,7 @@ def parse_args(body: bytes, memo: PodMemo | None = None, resolve: NameResolver |
                 pod = _pod(doc)
                 if memo is not None:
                     memo.key, memo.pod = envelope, pod
-                return ExtenderArgs(pod, names_key=plain.key, count=plain.length, positions=plain.positions)
+                return ExtenderArgs(pod, names_key=plain.key, count=plain.length, resolved=plain.resolved)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -175,12 +175,14 @@ def test_name_table_reads_raw_node_names_as_the_dict_does(
         key = body[plain.at :]
         got = table.resolve(key)
         assert got is not None
-        assert got.tolist() == [index.get(n, -1) for n in names]
+        assert got.positions.tolist() == [index.get(n, -1) for n in names]
+        assert got.unknown == sum(n not in index for n in names)
         # The same pass as the shape check, in the parse: the same verdict and the same positions.
         resolved = plain_names(body, resolve=table.resolve)
-        assert resolved is not None and resolved.positions is not None
+        assert resolved is not None and resolved.resolved is not None
         assert (resolved.at, resolved.length) == (plain.at, plain.length)
-        assert resolved.positions.tolist() == got.tolist()
+        assert resolved.resolved.positions.tolist() == got.positions.tolist()
+        assert resolved.resolved.unknown == got.unknown
         assert table.resolve(key[:-1] + b"x") is None  # not followed by "}" and whitespace only
         # What filter echoes when every node passes: the array's own bytes, the same names.
         assert orjson.loads(raw_array(key)) == names
@@ -225,20 +227,23 @@ def test_recent_candidate_lists_are_resolved_once_until_the_arrays_change(test_p
     key = body[body.rindex(b'"NodeNames":[') :]
     first = snap.resolve_names(key)
     hits = snap.stats.lookup_hits
-    assert first is not None and first.tolist() == [2, 0, -1]
+    assert first is not None and first.positions.tolist() == [2, 0, -1] and first.unknown == 1
     assert snap.resolve_names(key) is first and snap.stats.lookup_hits == hits + 1
     assert snap.resolve_names(key[:-1] + b",") is None  # not the plain shape: no positions
     snap.upsert_node(read_node(fx.node("n10")))
     snap.rebuild()
     again = snap.resolve_names(key)
-    assert again is not first and again is not None and again.tolist() == [snap.index["n2"], snap.index["n0"], -1]
+    assert again is not first and again is not None
+    assert again.positions.tolist() == [snap.index["n2"], snap.index["n0"], -1]
 
 
 def _lookup_names(snap: ClusterSnapshot, names: list[str]) -> list[int]:
     body = orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": names})
     plain = plain_names(body)
     assert plain is not None
-    return snap.lookup(ExtenderArgs(read_pod(fx.pod("x")), names_key=body[plain.at :], count=plain.length)).tolist()
+    found = snap.lookup(ExtenderArgs(read_pod(fx.pod("x")), names_key=body[plain.at :], count=plain.length))
+    assert found.unknown == int(np.count_nonzero(found.positions < 0))
+    return found.positions.tolist()
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="the order is learned by the compiled name reader")

@@ -77,8 +77,10 @@ def test_the_pod_is_read_once_and_names_are_resolved_in_the_parse() -> None:
     first = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["a", "b", "c"])), memo, table.resolve)
     second = parse_args(orjson.dumps(fx.args_names(fx.pod("p", gpus=1), ["c", "x", "a"])), memo, table.resolve)
     assert second.pod is first.pod and second.names == ["c", "x", "a"]
-    assert first.positions is not None and first.positions.tolist() == [0, 1, 2]
-    assert second.positions is not None and second.positions.tolist() == [2, -1, 0]  # unknown: -1
+    assert first.resolved is not None and first.resolved.positions.tolist() == [0, 1, 2]
+    assert first.resolved.unknown == 0
+    assert second.resolved is not None and second.resolved.positions.tolist() == [2, -1, 0]  # unknown: -1
+    assert second.resolved.unknown == 1
     other = parse_args(orjson.dumps(fx.args_names(fx.pod("q", gpus=2), ["a"])), memo, table.resolve)
     assert other.pod is not first.pod and other.pod.name == "q" and other.pod.demand.gpus == 2
 
