@@ -1,16 +1,19 @@
 """The extender's Prometheus metrics, in a private registry per app (names from ``lepton_core.metrics_names``).
 
-Request latency is observed on the request path (a few microseconds); node outcome counts are plain
-sums the requests add to, exposed as a counter at scrape time; snapshot gauges (telemetry age, nodes,
-pending placements) are built at scrape time by a custom collector, so nothing has to keep them current.
+Request latencies and node outcome counts are plain sums the requests add to (a list item, a dict
+entry: no lock, no per-bucket loop), exposed as a histogram and a counter at scrape time; snapshot gauges
+(telemetry age, nodes, pending placements) are built at scrape time by a custom collector, so nothing
+has to keep them current. All of it is read and written on the event loop's one thread.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from lepton_core import metrics_names as mn
@@ -45,6 +48,25 @@ class _SnapshotCollector(Collector):
         yield pending
 
 
+class _LatencyCollector(Collector):
+    """``lepton_extender_request_duration_seconds`` from per-(verb, code) bucket counts and sums kept by
+    the requests (``ExtenderMetrics.observe_request``). prometheus_client's ``Histogram.observe`` walks
+    its buckets in Python under a lock for every observation; here one observation is a bisect and two
+    additions, and the cumulative buckets are built at scrape time."""
+
+    def __init__(self, series: dict[tuple[str, str], tuple[list[int], list[float]]]) -> None:
+        self._series = series
+        self._bounds = [repr(float(b)) for b in _LATENCY_BUCKETS] + ["+Inf"]  # le="0.0005", as client_python writes
+
+    def collect(self) -> Iterator[Metric]:
+        d = mn.EXTENDER_REQUEST_DURATION_SECONDS
+        family = HistogramMetricFamily(d.name, d.help, labels=list(d.labels))
+        for (verb, code), (counts, total) in sorted(self._series.items()):
+            buckets = list(zip(self._bounds, map(float, accumulate(counts)), strict=True))
+            family.add_metric([verb, code], buckets, total[0])
+        yield family
+
+
 class _NodeCountCollector(Collector):
     """``lepton_extender_nodes_scored_total`` from plain per-(verb, outcome) sums kept by the requests:
     adding to a dict entry is several times cheaper than a locked ``Counter.inc`` on the request path,
@@ -64,10 +86,10 @@ class _NodeCountCollector(Collector):
 class ExtenderMetrics:
     def __init__(self, snapshot: ClusterSnapshot, clock: Callable[[], float]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        d = mn.EXTENDER_REQUEST_DURATION_SECONDS
-        self.request_seconds = Histogram(
-            d.name, d.help, list(d.labels), registry=self.registry, buckets=_LATENCY_BUCKETS
-        )
+        self._latency: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        """(verb, code) -> (observations per bucket, the last one above every bound; [sum of seconds])."""
+        self._observers: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
+        self.registry.register(_LatencyCollector(self._latency))
         self.node_counts: dict[tuple[str, str], float] = {}
         """Nodes by (verb, outcome), exposed as ``lepton_extender_nodes_scored_total``."""
         self.registry.register(_NodeCountCollector(self.node_counts))
@@ -76,16 +98,15 @@ class ExtenderMetrics:
         t = mn.EXTENDER_TELEMETRY_FETCH_ERRORS_TOTAL
         self.telemetry_errors = Counter(_base(t), t.help, registry=self.registry)
         self.registry.register(_SnapshotCollector(snapshot, clock))
-        # Label children resolved once: .labels() costs more than the observation itself.
-        self._observers: dict[tuple[str, int], Callable[[float], None]] = {}
 
     def observe_request(self, verb: str, code: int, seconds: float) -> None:
-        key = (verb, code)
-        fn = self._observers.get(key)
-        if fn is None:
-            fn = self.request_seconds.labels(verb=verb, code=str(code)).observe
-            self._observers[key] = fn
-        fn(seconds)
+        series = self._observers.get((verb, code))
+        if series is None:
+            series = self._latency.setdefault((verb, str(code)), ([0] * (len(_LATENCY_BUCKETS) + 1), [0.0]))
+            self._observers[(verb, code)] = series
+        counts, total = series
+        counts[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
+        total[0] += seconds
 
     def count_nodes(self, verb: str, outcome: str, count: int) -> None:
         if count > 0:

@@ -20,9 +20,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from lepton_core.profiles import load_profile_set
 from lepton_extender.app import create_app
 from lepton_extender.inventory import parse_inventory
+from lepton_extender.metrics import ExtenderMetrics
 from lepton_extender.settings import ExtenderSettings
 from lepton_extender.snapshot import ClusterSnapshot
 from lepton_extender.sources import InventorySource
@@ -68,6 +72,30 @@ async def test_metrics_report_latency_outcomes_and_telemetry_age(start_extender:
     assert "lepton_extender_telemetry_age_seconds 12.0" in text
     assert "lepton_extender_snapshot_nodes 2.0" in text
     assert "lepton_extender_pending_placements 1.0" in text
+
+
+def test_latency_histogram_reads_as_prometheus_histograms_do() -> None:
+    """The request-latency histogram is kept as plain per-bucket counts; what /metrics exposes must still
+    mean what a Prometheus histogram means: ``le`` bounds are inclusive, buckets are cumulative, ``+Inf``
+    equals ``_count``, and ``_sum`` adds every observation (``histogram_quantile`` relies on all four)."""
+    metrics = ExtenderMetrics(ClusterSnapshot(load_profile_set(None), time.time), time.time)
+    for seconds in (0.0001, 0.0005, 0.0007, 0.003, 7.0):
+        metrics.observe_request("prioritize", 200, seconds)
+    metrics.observe_request("filter", 400, 0.002)
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    samples = families["lepton_extender_request_duration_seconds"].samples
+    prioritize = {
+        s.name.rsplit("_", 1)[1] + s.labels.get("le", ""): s.value
+        for s in samples
+        if s.labels["verb"] == "prioritize" and s.labels["code"] == "200"
+    }
+    assert prioritize["bucket0.0005"] == 2  # 0.0001 and 0.0005: the bound itself is inside
+    assert prioritize["bucket0.001"] == 3
+    assert prioritize["bucket0.005"] == 4 and prioritize["bucket5.0"] == 4
+    assert prioritize["bucket+Inf"] == prioritize["count"] == 5
+    assert prioritize["sum"] == pytest.approx(7.0043)
+    filter_ = {s.labels.get("le", s.name): s.value for s in samples if s.labels["verb"] == "filter"}
+    assert filter_["0.001"] == 0 and filter_["0.002"] == 1 and filter_["+Inf"] == 1
 
 
 async def test_debug_decisions_explain_the_latest_choices(start_extender: StartExtender) -> None:
