@@ -249,13 +249,23 @@ class ClusterSnapshot:
         """Prioritize ranked ``node`` best for pod ``uid``: count it there until the watch says otherwise."""
         if uid in self._counted:
             return  # already bound (a late or repeated call): the watch counts it
+        now = self.clock()
+        d = _Demand.of(demand)
+        i = self.index.get(node)
+        if i is not None and self.state is not None and uid not in self._assumed and uid not in self._placements:
+            # A pod seen for the first time (every prioritize of a new pod): its requests and its pending
+            # load in one compiled call, the same sums _apply_requests and _set_placement make.
+            self.version += 1
+            _place_on_row(self.state.block, i, d.cpu_cores, d.memory_bytes, d.gpus, d.busy_cpu_cores, d.busy_gpus)
+            self._assumed[uid] = _Assumption(node, d, now)
+            self._placements[uid] = _Placement(node, d.busy_cpu_cores, d.busy_gpus, now)
+            return
         previous = self._assumed.pop(uid, None)
         if previous is not None:
             self._apply_requests(previous.node, previous.demand, -1.0)
-        now = self.clock()
-        self._assumed[uid] = _Assumption(node, _Demand.of(demand), now)
-        self._apply_requests(node, demand, +1.0)
-        self._set_placement(uid, node, demand, now)
+        self._assumed[uid] = _Assumption(node, d, now)
+        self._apply_requests(node, d, +1.0)
+        self._set_placement(uid, node, d, now)
 
     def expire(self) -> None:
         """Drop assumptions never bound within the TTL and placements past the horizon (background tick).
@@ -363,6 +373,7 @@ class ClusterSnapshot:
         scratch = np.zeros((1, self.state.block.shape[1]))  # the compiled row bookkeeping, likewise
         _add_to_row(scratch, 0, 1.0, 1.0, 1.0, 1.0)
         _add_pending_to_row(scratch, 0, 1.0, 1.0)
+        _place_on_row(scratch, 0, 1.0, 1.0, 1.0, 1.0, 1.0)
         warm_up_name_readers()  # the compiled NodeNames readers and answer renderer, likewise
         self.priorities.render(np.zeros(1, dtype=np.intp), np.zeros(1, dtype=np.int64))
         self.stats.unmatched_profile_nodes = unmatched
@@ -562,6 +573,15 @@ def _add_to_row(  # noqa: PLR0917 - compiled: numba calls take positional argume
     block[i, _REQ_MEM] = max(0.0, block[i, _REQ_MEM] + memory)
     block[i, _REQ_GPU] = max(0.0, block[i, _REQ_GPU] + gpus)
     block[i, _WORKLOAD] = max(0.0, block[i, _WORKLOAD] + workload)
+
+
+@jit
+def _place_on_row(  # noqa: PLR0917 - compiled: numba calls take positional arguments
+    block: NDArray[np.float64], i: int, cpu: float, memory: float, gpus: float, busy_cpu: float, busy_gpus: float
+) -> None:  # pragma: no cover - compiled; tested through the snapshot's placements
+    """A new assumed pod: ``_add_to_row`` (one workload pod) and ``_add_pending_to_row`` in one call."""
+    _add_to_row(block, i, cpu, memory, gpus, 1.0)
+    _add_pending_to_row(block, i, busy_cpu, busy_gpus)
 
 
 @jit

@@ -71,6 +71,23 @@ def test_an_assumption_is_replaced_by_the_bind_and_follows_the_real_node(test_pr
     assert (s.requested_gpus[1], s.pending_gpus[1]) == (2.0, 2.0)
 
 
+def test_a_pod_assumed_again_moves_and_is_never_counted_twice(test_profiles: ProfileSet) -> None:
+    """kube-scheduler may prioritize the same pod again (a retry after a failed bind): its requests and its
+    pending load follow the latest choice; a new pod adds both at once."""
+    snap, _ = snapshot(test_profiles)
+    pod = read_pod(fx.pod("p", cpu="2", gpus=1))
+    s = state(snap)
+    snap.assume(pod.uid, "n0", pod.demand)
+    assert (s.requested_gpus[0], s.pending_gpus[0], s.workload_pods[0]) == (1.0, 1.0, 1.0)
+    assert s.requested_cpu_cores[0] == pytest.approx(2.0)
+    snap.assume(pod.uid, "n1", pod.demand)
+    assert (s.requested_gpus[0], s.pending_gpus[0], s.workload_pods[0]) == (0.0, 0.0, 0.0)
+    assert (s.requested_gpus[1], s.pending_gpus[1], s.workload_pods[1]) == (1.0, 1.0, 1.0)
+    snap.assume(pod.uid, "n1", pod.demand)  # the same choice again: still one pod
+    assert (s.requested_gpus[1], s.pending_gpus[1], s.workload_pods[1]) == (1.0, 1.0, 1.0)
+    assert snap.assumptions == 1 and snap.pending_placements == 1
+
+
 def test_pending_load_ends_when_telemetry_has_seen_the_pod(test_profiles: ProfileSet) -> None:
     snap, clock = snapshot(test_profiles)
     snap.upsert_pod(read_pod(fx.pod("p", gpus=4, node_name="n0")))  # bound after sync: a new placement
