@@ -3,6 +3,7 @@ terms checked against the documented formulas computed with the core models one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import lepton_core.scoring.score as score_module
+from lepton_core.models import PowerCurve
 from lepton_core.profiles import ProfileSet, default_profiles
 from lepton_core.scoring import (
     MAX_SCORE,
@@ -30,13 +32,19 @@ from lepton_core.scoring import (
 
 PROFILES: ProfileSet = default_profiles()
 GPU_PROFILES = [p for p in PROFILES.profiles if p.gpu is not None and p.gpu_count > 0]
+# A platform curve measured at unequal steps: with it in a cluster the curves' union grid is uneven and
+# the kernels look segments up by search instead of by arithmetic (both paths are drawn below).
+UNEVEN = dataclasses.replace(
+    PROFILES.profiles[0], name="uneven-curve", platform=PowerCurve((0.0, 0.3, 0.75, 1.0), (90.0, 200.0, 260.0, 310.0))
+)
+CLUSTER_PROFILES = [*PROFILES.profiles, UNEVEN]
 NOW = 1_700_000_000.0
 
 
 @st.composite
 def clusters(draw: st.DrawFn, max_nodes: int = 12) -> tuple[NodeState, PodDemand]:
     n = draw(st.integers(1, max_nodes))
-    profiles = [draw(st.sampled_from(PROFILES.profiles)) for _ in range(n)]
+    profiles = [draw(st.sampled_from(CLUSTER_PROFILES)) for _ in range(n)]
     gpus = [p.gpu_count if p.gpu is not None else 0 for p in profiles]
     costs = NodeCostTable.from_profiles(profiles, gpus)
     frac = st.floats(0.0, 1.0)

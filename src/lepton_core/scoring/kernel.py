@@ -213,15 +213,11 @@ def _power_law(u: float, k: float) -> float:
     return math.exp(k * math.log(max(u, 1e-300)))
 
 
-@_jit_inline
-def _platform(  # noqa: PLR0917 - compiled: numba calls take positional arguments
-    curve: FloatArray, segments: int, inv_step: float, grid: FloatArray, base: float, u: float
-) -> float:
-    if inv_step:
-        j = int(u * inv_step + base)
-    else:
-        j = int(np.searchsorted(grid, u, side="right")) - 1 + int(base)
-    return float(curve[j + segments] * u + curve[j])
+@_jit
+def _segment_of(grid: FloatArray, base: float, u: float) -> int:  # pragma: no cover - compiled
+    """The platform curve segment holding ``u`` on a grid with unequal steps (``_fill`` computes it
+    itself when the steps are equal, the usual case)."""
+    return int(np.searchsorted(grid, u, side="right")) - 1 + int(base)
 
 
 @_jit
@@ -260,9 +256,17 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
         fits = block[r, _REQ_C] + d_c <= block[r, _LIM_C] and block[r, _REQ_G] + d_g <= block[r, _LIM_G]
         if d_m > 0.0:
             fits = fits and block[r, _REQ_M] + d_m <= block[r, _LIM_M]
+        # The platform's power at u now and after, on its piecewise-linear curve (slopes after the
+        # intercepts in ``curve``). Written out here rather than in a helper taking the arrays: numba
+        # counts a reference for every array passed to a call, and per candidate that cost more than the
+        # arithmetic (perf: a third of the kernel's time in NRT_incref/NRT_decref).
         base = block[r, _CURVE_BASE]
-        p_now = _platform(curve, segments, inv_step, grid, base, min(u_now_c, 1.0))
-        delta = _platform(curve, segments, inv_step, grid, base, min(u_after_c, 1.0)) - p_now
+        u0 = min(u_now_c, 1.0)
+        u1 = min(u_after_c, 1.0)
+        j0 = int(u0 * inv_step + base) if inv_step else _segment_of(grid, base, u0)
+        j1 = int(u1 * inv_step + base) if inv_step else _segment_of(grid, base, u1)
+        p_now = curve[j0 + segments] * u0 + curve[j0]
+        delta = curve[j1 + segments] * u1 + curve[j1] - p_now
         if whole > 0.0 and gbusy > 0.0:
             per_gpu = block[r, _SPAN1] * whole
             if gbusy < 1.0:
@@ -405,15 +409,12 @@ def _normalize(
 
 
 @_jit_inline
-def _better(
-    scores: NDArray[np.int64], objective: FloatArray, safe: NDArray[np.bool_], i: int, j: int
-) -> bool:  # pragma: no cover - compiled
-    """Node ``i`` ranks before node ``j``: a higher score, then a lower objective (unsafe nodes last)."""
-    if scores[i] != scores[j]:
-        return bool(scores[i] > scores[j])
-    ki = objective[i] if safe[i] else math.inf
-    kj = objective[j] if safe[j] else math.inf
-    return bool(ki < kj)
+def _ahead(score_i: int, key_i: float, score_j: int, key_j: float) -> bool:  # pragma: no cover - compiled
+    """A node with (score, key) ``i`` ranks before one with ``j``: a higher score, then a lower key (the
+    objective; inf for unsafe nodes, so they come last). Scalars only: see ``_fill`` on array arguments."""
+    if score_i != score_j:
+        return score_i > score_j
+    return key_i < key_j
 
 
 @_jit
@@ -423,12 +424,19 @@ def _top_k(
     k = min(out.size, scores.size)
     filled = 0
     for i in range(scores.size):
-        if filled == k and (k == 0 or not _better(scores, objective, safe, i, out[k - 1])):
-            continue
+        s_i = scores[i]
+        key_i = objective[i] if safe[i] else math.inf
+        if filled == k:
+            last = out[k - 1] if k else 0
+            if k == 0 or not _ahead(s_i, key_i, scores[last], objective[last] if safe[last] else math.inf):
+                continue
         # Insert i, keeping out[:filled] best first.
         j = filled if filled < k else k - 1
-        while j > 0 and _better(scores, objective, safe, i, out[j - 1]):
-            out[j] = out[j - 1]
+        while j > 0:
+            o = out[j - 1]
+            if not _ahead(s_i, key_i, scores[o], objective[o] if safe[o] else math.inf):
+                break
+            out[j] = o
             j -= 1
         out[j] = i
         if filled < k:
