@@ -27,7 +27,6 @@ from numpy.typing import NDArray
 
 from lepton_core.compiled import HAVE_NUMBA
 from lepton_core.compiled import jit as _jit
-from lepton_core.compiled import jit_inline as _jit_inline
 
 __all__ = [
     "HAVE_NUMBA",
@@ -209,7 +208,7 @@ def _fnv1a(data: bytes) -> int:
     return h
 
 
-@_jit_inline
+@_jit
 def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     blob: NDArray[np.uint8], offsets: NDArray[np.int64], node: int, body: NDArray[np.uint8], first: int, length: int
 ) -> bool:  # pragma: no cover - compiled
@@ -223,7 +222,7 @@ def _same(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     return True
 
 
-@_jit_inline
+@_jit
 def _find(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     body: NDArray[np.uint8],
     first: int,
@@ -234,12 +233,9 @@ def _find(  # noqa: PLR0917 - compiled: numba calls take positional arguments
     offsets: NDArray[np.int64],
     successor: NDArray[np.int64],
 ) -> int:  # pragma: no cover - compiled
-    """The position of the name ``body[first:first + length]`` (-1: unknown), the name before it being
-    node ``prev``: that node's learned successor first (confirmed byte by byte), else the hash table
-    (FNV-1a, linear probing, confirmed likewise); the successor learned is updated on a miss."""
-    guess = successor[prev] if prev >= 0 else -1
-    if guess >= 0 and _same(blob, offsets, guess, body, first, length):
-        return guess
+    """The position of the name ``body[first:first + length]`` (-1: unknown) by the hash table (FNV-1a,
+    linear probing, confirmed byte by byte), when the node before it, ``prev``, was not followed by its
+    learned successor this time (``_read_names`` checks that first): the successor is updated."""
     h = _FNV_OFFSET
     for t in range(first, first + length):
         h = (h ^ np.uint64(body[t])) * _FNV_PRIME
@@ -300,7 +296,20 @@ def _read_names(  # noqa: PLR0917 - compiled: numba calls take positional argume
             if resolve:
                 if count + 1 >= out.size:
                     return -1
-                prev = _find(body, first, length, prev, table, blob, offsets, successor)
+                # The node that followed the previous one last time, confirmed byte by byte (written out
+                # here: numba counts a reference for each array passed to a call, and per name that cost
+                # more than the comparison); the hash table only when it is not the one.
+                guess = successor[prev] if prev >= 0 else -1
+                if guess >= 0:
+                    at = offsets[guess]
+                    if offsets[guess + 1] - at == length:
+                        for t in range(length):
+                            if blob[at + t] != body[first + t]:
+                                guess = -1
+                                break
+                    else:
+                        guess = -1
+                prev = guess if guess >= 0 else _find(body, first, length, prev, table, blob, offsets, successor)
                 out[count] = prev
                 if prev < 0:
                     unknown += 1
