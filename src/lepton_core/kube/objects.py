@@ -85,21 +85,35 @@ def _fraction_annotation(annotations: Mapping[str, str], key: str) -> float:
 
 
 def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
-    """Read a v1.Pod; raise ``ObjectError`` naming the field on bad input."""
-    pod = mapping(obj, where)
+    """Read a v1.Pod; raise ``ObjectError`` naming the field on bad input.
+
+    kube-scheduler sends a Pod with every request, so this runs on the extender's hot path: each field
+    is read as ``d[key] if key in d else get(d, key)`` (the exact key first, as ``get`` does, without a
+    call) and checked by type inline, falling back to the ``fields`` readers, which also word the
+    errors, for everything else. Same answers as reading every field through them (tested).
+    """
+    pod = obj if type(obj) is dict else mapping(obj, where)
     if not pod:
         raise ObjectError(f"{where}: missing or empty")
-    meta = mapping(get(pod, "metadata"), where, "metadata")
-    spec = mapping(get(pod, "spec"), where, "spec")
-    status = mapping(get(pod, "status"), where, "status")
-    namespace = string(get(meta, "namespace"), where, "default", "metadata.namespace")
-    name = string(get(meta, "name"), where, field="metadata.name") or string(
-        get(meta, "generateName"), where, field="metadata.generateName"
-    )
-    uid = string(get(meta, "uid"), where, field="metadata.uid") or f"{namespace}/{name}"
-    annotations = string_map(get(meta, "annotations"), where, "metadata.annotations")
+    raw = pod["metadata"] if "metadata" in pod else get(pod, "metadata")
+    meta = raw if type(raw) is dict else mapping(raw, where, "metadata")
+    raw = pod["spec"] if "spec" in pod else get(pod, "spec")
+    spec = raw if type(raw) is dict else mapping(raw, where, "spec")
+    raw = pod["status"] if "status" in pod else get(pod, "status")
+    status = raw if type(raw) is dict else mapping(raw, where, "status")
+    raw = meta["namespace"] if "namespace" in meta else get(meta, "namespace")
+    namespace = raw if type(raw) is str else string(raw, where, "default", "metadata.namespace")
+    raw = meta["name"] if "name" in meta else get(meta, "name")
+    name = raw if type(raw) is str else string(raw, where, field="metadata.name")
+    if not name:
+        name = string(get(meta, "generateName"), where, field="metadata.generateName")
+    raw = meta["uid"] if "uid" in meta else get(meta, "uid")
+    uid = (raw if type(raw) is str else string(raw, where, field="metadata.uid")) or f"{namespace}/{name}"
+    raw = meta["annotations"] if "annotations" in meta else get(meta, "annotations")
+    annotations = string_map(raw, where, "metadata.annotations") if raw is not None else {}
     effective = pod_requests(spec, f"{where}.spec")
-    owners = array(get(meta, "ownerReferences"), where, "metadata.ownerReferences")
+    raw = meta["ownerReferences"] if "ownerReferences" in meta else get(meta, "ownerReferences")
+    owners = raw if type(raw) is list else array(raw, where, "metadata.ownerReferences")
     daemon = any(isinstance(o, dict) and get(o, "kind") == "DaemonSet" for o in owners) or (
         "kubernetes.io/config.mirror" in annotations
     )
@@ -107,15 +121,18 @@ def read_pod(obj: Any, where: str = "Pod") -> PodInfo:
         cpu_cores=effective.cpu_cores,
         memory_bytes=effective.memory_bytes,
         gpus=effective.gpus,
-        cpu_busy_fraction=_fraction_annotation(annotations, CPU_BUSY_ANNOTATION),
-        gpu_busy_fraction=_fraction_annotation(annotations, GPU_BUSY_ANNOTATION),
+        cpu_busy_fraction=_fraction_annotation(annotations, CPU_BUSY_ANNOTATION) if annotations else 1.0,
+        gpu_busy_fraction=_fraction_annotation(annotations, GPU_BUSY_ANNOTATION) if annotations else 1.0,
     )
+    raw = spec["nodeName"] if "nodeName" in spec else get(spec, "nodeName")
+    node_name = raw if type(raw) is str else string(raw, where, field="spec.nodeName")
+    raw = status["phase"] if "phase" in status else get(status, "phase")
     return PodInfo(
         namespace=namespace,
         name=name,
         uid=uid,
-        node_name=string(get(spec, "nodeName"), where, field="spec.nodeName") or None,
-        phase=string(get(status, "phase"), where, field="status.phase"),
+        node_name=node_name or None,
+        phase=raw if type(raw) is str else string(raw, where, field="status.phase"),
         requests=effective,
         demand=demand,
         daemon=daemon,

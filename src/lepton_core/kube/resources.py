@@ -57,11 +57,15 @@ def read_resources(value: Any, where: str, field: str = "") -> Resources:
 
 
 def container_requests(container: Any, where: str) -> Resources:
-    """One container's requests, a missing request defaulting to the container's limit."""
-    c = mapping(container, where)
-    res = mapping(get(c, "resources"), where, "resources")
-    requests = mapping(get(res, "requests"), where, "resources.requests")
-    limits = mapping(get(res, "limits"), where, "resources.limits")
+    """One container's requests, a missing request defaulting to the container's limit. (Read on the
+    extender's hot path: exact keys and types first, inline, as in ``objects.read_pod``.)"""
+    c = container if type(container) is dict else mapping(container, where)
+    raw = c["resources"] if "resources" in c else get(c, "resources")
+    res = raw if type(raw) is dict else mapping(raw, where, "resources")
+    raw = res["requests"] if "requests" in res else get(res, "requests")
+    requests = raw if type(raw) is dict else mapping(raw, where, "resources.requests")
+    raw = res["limits"] if "limits" in res else get(res, "limits")
+    limits = raw if type(raw) is dict else mapping(raw, where, "resources.limits")
     # The API server defaults a missing request to its limit; objects read from files may not be defaulted.
     merged = {**limits, **requests} if limits else requests
     return read_resources(merged, where, "resources.requests")
@@ -69,10 +73,16 @@ def container_requests(container: Any, where: str) -> Resources:
 
 def pod_requests(spec: Mapping[str, Any], where: str) -> Resources:
     """A pod's effective requests from its ``spec`` (``where`` names the spec, e.g. ``Pod.spec``)."""
-    total = Resources()
-    for i, c in enumerate(array(get(spec, "containers"), where, "containers")):
-        total = total + container_requests(c, f"{where}.containers[{i}]")
-    inits = array(get(spec, "initContainers"), where, "initContainers")
+    raw = spec["containers"] if "containers" in spec else get(spec, "containers")
+    containers = raw if type(raw) is list else array(raw, where, "containers")
+    if len(containers) == 1:  # the common case: no sum to make
+        total = container_requests(containers[0], f"{where}.containers[0]")
+    else:
+        total = Resources()
+        for i, c in enumerate(containers):
+            total = total + container_requests(c, f"{where}.containers[{i}]")
+    raw = spec["initContainers"] if "initContainers" in spec else get(spec, "initContainers")
+    inits = raw if type(raw) is list else array(raw, where, "initContainers")
     if inits:  # without init containers max(total, nothing) is total: skip the arithmetic
         sidecars = Resources()
         init_peak = Resources()
@@ -85,7 +95,7 @@ def pod_requests(spec: Mapping[str, Any], where: str) -> Resources:
             else:
                 init_peak = init_peak.max(req + sidecars)
         total = (total + sidecars).max(init_peak)
-    overhead = get(spec, "overhead")
+    overhead = spec["overhead"] if "overhead" in spec else get(spec, "overhead")
     if overhead is not None:
         total = total + read_resources(overhead, where, "overhead")
     return total
