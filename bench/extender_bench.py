@@ -21,9 +21,11 @@ What it does (all on 127.0.0.1, each side in its own process):
    * ``prioritize/shuffled-order``: random windows over a fixed random permutation of the nodes (a
      stable candidate order unrelated to names, as kube-scheduler's zone-interleaving node tree may give:
      the extender's learned order still applies, but every name lands somewhere else in memory);
-   * ``prioritize/shuffled, relaid``: the same against an extender that checks every second (instead of
-     every 10 minutes) whether to lay its arrays out in the order requests use, after 3 s of those
-     requests (so it has relaid out, as a long-running extender has after its first check);
+   * ``prioritize/shuffled, relaid``: the same against an extender that checks every second whether to
+     lay its arrays out in the order requests use, after 3 s of those requests (so it has relaid out, as
+     a long-running extender has after its first check). The main extender here checks every 10
+     minutes, so that ``shuffled-order`` shows what a fresh extender serves before its first check (a
+     minute by default);
    * ``filter+prioritize``: what kube-scheduler does per pod — filter, then prioritize the same pod with
      the nodes that passed. The extender may reuse the filter's scoring there; the figure is per request
      (two per pod), and the bare endpoint answers the same pairs;
@@ -519,11 +521,13 @@ def main() -> int:
         server_cpu = 0 if opts.pin else None
         extender_cmd = [sys.executable, "-m", "lepton_cli.main", "extender", "--inventory", str(inv)]
         extender_cmd += ["--host", "127.0.0.1", "--port", str(ports["extender"]), "--event-loop", loop]
+        # The main extender checks every 10 minutes whether to follow the candidates' order (the default is
+        # every minute), so that the shuffled-order case shows a fresh extender before its first check; the
+        # same extender checking every second is relaid out during that case's warm-up.
+        relaid_cmd = [*extender_cmd, "--relayout-interval-seconds", "1"]
+        extender_cmd += ["--relayout-interval-seconds", "600"]
         procs = [subprocess.Popen(pinned(extender_cmd, server_cpu), stdout=log, stderr=log, env=env, cwd=REPO)]
         pids = {"extender": procs[0].pid}
-        # The same extender checking every second whether to follow the candidates' order (the default is
-        # every 10 minutes): for the shuffled-order case, relaid out during its warm-up.
-        relaid_cmd = [*extender_cmd, "--relayout-interval-seconds", "1"]
         relaid_cmd[relaid_cmd.index("--port") + 1] = str(ports["relaid"])
         procs.append(subprocess.Popen(pinned(relaid_cmd, server_cpu), stdout=log, stderr=log, env=env, cwd=REPO))
         pids["relaid"] = procs[-1].pid

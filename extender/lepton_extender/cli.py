@@ -95,9 +95,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--relayout-interval-seconds",
         type=non_negative_float,
-        default=600.0,
+        default=60.0,
         help="check this often whether to lay the scoring arrays out in kube-scheduler's candidate order "
-        "(0: never; default 600)",
+        "(0: never; default 60)",
     )
     p.add_argument(
         "--event-loop",

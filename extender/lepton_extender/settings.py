@@ -47,9 +47,10 @@ class ExtenderSettings:
     """A placement counts as pending until telemetry observed this long after it."""
     maintenance_interval_seconds: float = 0.5
     """Background tick: rebuild arrays after node changes, expire placements, refresh prices."""
-    relayout_interval_seconds: float = 600.0
+    relayout_interval_seconds: float = 60.0
     """How often to check whether the scoring arrays should follow kube-scheduler's candidate order
-    (``ClusterSnapshot.relayout``); 0: never."""
+    (``ClusterSnapshot.relayout``); 0: never. A check costs ~2 ms at 5,000 nodes; relaying out (once the
+    order is learned, again only when it changes) holds the loop ~0.2 s at 5,000 nodes."""
     decisions_kept: int = 200
     """How many recent decisions ``/debug/decisions`` keeps."""
     log_top_candidates: int = 3
