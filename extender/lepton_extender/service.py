@@ -61,7 +61,9 @@ class Decision:
     unknown: int = 0
     top: ScoreResult | None = None
     """The best-ranked scored candidates' figures, best first."""
-    top_names: list[str] | None = None
+    top_nodes: tuple[list[str], list[int]] | None = None
+    """Their names, as (the snapshot's name list then, their positions in it): looked up when the
+    decision is first read (a rebuild replaces the list, it never changes it)."""
     failed: dict[str, str] | None = None
     """Filter: rejected candidates and why (at most ``log_top_candidates``)."""
     rejected: int = 0
@@ -90,12 +92,13 @@ class Decision:
             "candidates": self.requested,
             "unknown": self.unknown,
         }
-        if self.top is not None and self.top_names is not None:
+        if self.top is not None and self.top_nodes is not None:
             out["rejected"] = self.rejected
             out["stale"] = self.stale
             if breakdowns is None:
                 breakdowns = self.top.breakdowns(np.arange(len(self.top)))
-            out["top"] = [{"node": name, **b} for name, b in zip(self.top_names, breakdowns, strict=True)]
+            names, positions = self.top_nodes
+            out["top"] = [{"node": names[i], **b} for i, b in zip(positions, breakdowns, strict=True)]
             if self.verb == "filter":
                 out["failed"] = self.failed or {}
             if self.reused:
@@ -241,8 +244,7 @@ class Extender:
                 else:
                     d.top = r.take(scored.at[top])
                     d.top.scores[:] = scores[top]
-                names = self.snapshot.names
-                d.top_names = [names[i] for i in scored.nodes.take(top).tolist()]
+                d.top_nodes = (self.snapshot.names, scored.nodes.take(top).tolist())
         self.decisions.append(d)
         if decision_log.isEnabledFor(logging.INFO):
             rate = self.settings.decision_log_per_second
@@ -310,7 +312,7 @@ class Extender:
                 r = scored.result
                 d.unknown = count - int(scored.nodes.size)
                 self._kept = _Kept(args.pod.uid, args.pod.demand, self.snapshot.version, scored)
-                if not np.count_nonzero(r.rejected):
+                if not r.rejected_count:  # counted while scoring
                     passed = range(count)
                     failed = {}
                 else:
