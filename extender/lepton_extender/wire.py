@@ -195,17 +195,21 @@ def _pod(doc: Mapping[str, Any]) -> PodInfo:
 class PriorityTable:
     """Pre-encoded ``HostPriorityList`` entries for every node of the snapshot, built once per rebuild.
 
-    Each node's entry head ``{"Host":"<name>","Score":`` is kept in one byte blob; an answer is one
-    compiled pass copying the candidates' heads and writing their scores (``10`` or one digit) and
-    closing braces — no Python object per candidate. Without numba the heads are joined in Python.
+    Each node's entry head ``{"Host":"<name>","Score":`` is kept in a fixed-width row (the longest head,
+    rounded up to 8 bytes) with its length; an answer is one compiled pass copying the candidates' rows
+    (a fixed-length copy the compiler unrolls, no array view per candidate; the next entry overwrites
+    the padding) and writing their scores (``10`` or one digit) and closing braces — no Python object per
+    candidate. Without numba the heads are joined in Python.
     """
 
     def __init__(self, names: Sequence[str]) -> None:
         self._heads = [b'{"Host":' + orjson.dumps(n) + b',"Score":' for n in names]
-        self._offsets = np.zeros(len(self._heads) + 1, dtype=np.int64)
-        self._offsets[1:] = np.cumsum([len(h) for h in self._heads])
-        self._blob = np.frombuffer(b"".join(self._heads), dtype=np.uint8) if self._heads else np.zeros(0, np.uint8)
         self._longest = max(map(len, self._heads), default=0)
+        width = max(8, -(-self._longest // 8) * 8)
+        self._rows = np.zeros((len(self._heads), width), dtype=np.uint8)
+        for i, h in enumerate(self._heads):
+            self._rows[i, : len(h)] = np.frombuffer(h, dtype=np.uint8)
+        self._lengths = np.array([len(h) for h in self._heads], dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self._heads)
@@ -214,8 +218,9 @@ class PriorityTable:
         """The answer for the snapshot's ``nodes`` (in request order) with ``scores``; None when a score is
         not an integer 0–10 (the caller then encodes whatever it has)."""
         if HAVE_NUMBA:
-            out = np.empty(nodes.size * (self._longest + 4) + 2, dtype=np.uint8)
-            size = _render(self._blob, self._offsets, nodes, scores, out)
+            # Room for every entry (head, two digits, "}", ",") and one row's padding past the last.
+            out = np.empty(nodes.size * (self._longest + 4) + self._rows.shape[1] + 2, dtype=np.uint8)
+            size = _render(self._rows, self._lengths, nodes, scores, out)
             return None if size < 0 else out[:size].tobytes()
         values = scores.tolist()
         if any(not 0 <= s <= 10 for s in values):
@@ -226,8 +231,8 @@ class PriorityTable:
 
 @jit
 def _render(  # pragma: no cover - compiled; tested through the HTTP answers and against orjson
-    blob: NDArray[np.uint8],
-    offsets: NDArray[np.int64],
+    rows: NDArray[np.uint8],
+    lengths: NDArray[np.int64],
     nodes: NDArray[np.intp],
     scores: NDArray[np.int64],
     out: NDArray[np.uint8],
@@ -243,10 +248,9 @@ def _render(  # pragma: no cover - compiled; tested through the HTTP answers and
             out[pos] = 44  # ","
             pos += 1
         node = nodes[k]
-        head = offsets[node]
-        size = offsets[node + 1] - head
-        out[pos : pos + size] = blob[head : head + size]  # a slice copy: ~40 % faster than byte by byte
-        pos += size
+        for t in range(rows.shape[1]):  # the whole row: a fixed-length copy; the padding is overwritten
+            out[pos + t] = rows[node, t]
+        pos += lengths[node]
         if s == 10:
             out[pos] = 49
             out[pos + 1] = 48
