@@ -8,13 +8,13 @@ use a new pod (fresh UID) per call, so every prioritize assumes a placement and 
 in a cluster; "filter then prioritize" is what kube-scheduler sends per pod (prioritize may reuse the
 filter's scoring). Figures are the minimum over repeats (robust to other load on the machine), in µs.
 
-``--gap-us N`` instead times single calls, each after N µs asleep, and reports medians: what a server
-sees at one connection, idle between requests. On the 2-core VM these notes come from, an idle gap makes
-the next call's code and data cold (other guests, the hypervisor): with 300 µs gaps the compiled name
-reader went from 28 to 58-72 µs and ``score_nodes`` from 67 to 112 µs, while the bare path, little code
-and little data, barely changes. That is why the server's figures are ~2-3x these hot-loop ones for our
-path and not for the bare one, and why fewer distinct calls per request count more than fewer
-instructions.
+``--gap-us N`` instead times single calls, each after N µs asleep, and reports medians. On the 2-core VM
+these notes come from, sleeping lets the virtual CPU halt, and the next call finds its code and data
+cold: a compiled call with eight array arguments costs 6.5 µs after a 300 µs sleep and 1.2 µs after
+300 µs of spinning; the whole prioritize path costs +10 % after gaps up to ~100 µs and +75 % after
+300 µs. A server at one connection is idle ~100 µs between requests here, so it sits nearer the hot
+figures than the 300 µs ones; both matter, and the bare path (little code over little data) barely
+changes with either.
 
 Run: ``.venv/bin/python bench/extender_scoring_bench.py [--gap-us 300]``
 """
