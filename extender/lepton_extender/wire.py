@@ -197,9 +197,9 @@ class PriorityTable:
 
     Each node's entry head ``{"Host":"<name>","Score":`` is kept in a fixed-width row (the longest head,
     rounded up to 8 bytes) with its length; an answer is one compiled pass copying the candidates' rows
-    (a fixed-length copy the compiler unrolls, no array view per candidate; the next entry overwrites
-    the padding) and writing their scores (``10`` or one digit) and closing braces — no Python object per
-    candidate. Without numba the heads are joined in Python.
+    (a fixed-length copy with no array view per candidate; the next entry overwrites the padding) and
+    writing their scores (``10`` or one digit) and closing braces — no Python object per candidate.
+    Without numba the heads are joined in Python.
     """
 
     def __init__(self, names: Sequence[str]) -> None:

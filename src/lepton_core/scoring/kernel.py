@@ -261,12 +261,12 @@ def _fill(  # noqa: PLR0917 - compiled: numba calls take positional arguments
         # counts a reference for every array passed to a call, and per candidate that cost more than the
         # arithmetic (perf: a third of the kernel's time in NRT_incref/NRT_decref).
         base = block[r, _CURVE_BASE]
-        u0 = min(u_now_c, 1.0)
-        u1 = min(u_after_c, 1.0)
-        j0 = int(u0 * inv_step + base) if inv_step else _segment_of(grid, base, u0)
-        j1 = int(u1 * inv_step + base) if inv_step else _segment_of(grid, base, u1)
-        p_now = curve[j0 + segments] * u0 + curve[j0]
-        delta = curve[j1 + segments] * u1 + curve[j1] - p_now
+        cpu_now = min(u_now_c, 1.0)
+        cpu_after = min(u_after_c, 1.0)
+        j_now = int(cpu_now * inv_step + base) if inv_step else _segment_of(grid, base, cpu_now)
+        j_after = int(cpu_after * inv_step + base) if inv_step else _segment_of(grid, base, cpu_after)
+        p_now = curve[j_now + segments] * cpu_now + curve[j_now]
+        delta = curve[j_after + segments] * cpu_after + curve[j_after] - p_now
         if whole > 0.0 and gbusy > 0.0:
             per_gpu = block[r, _SPAN1] * whole
             if gbusy < 1.0:
@@ -422,13 +422,15 @@ def _top_k(
     scores: NDArray[np.int64], objective: FloatArray, safe: NDArray[np.bool_], out: NDArray[np.intp]
 ) -> None:  # pragma: no cover - compiled
     k = min(out.size, scores.size)
+    if k == 0:
+        return
     filled = 0
     for i in range(scores.size):
         s_i = scores[i]
         key_i = objective[i] if safe[i] else math.inf
         if filled == k:
-            last = out[k - 1] if k else 0
-            if k == 0 or not _ahead(s_i, key_i, scores[last], objective[last] if safe[last] else math.inf):
+            last = out[k - 1]
+            if not _ahead(s_i, key_i, scores[last], objective[last] if safe[last] else math.inf):
                 continue
         # Insert i, keeping out[:filled] best first.
         j = filled if filled < k else k - 1
